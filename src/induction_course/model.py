@@ -1,0 +1,337 @@
+"""A two-layer attention-only transformer in plain PyTorch.
+
+The shape of the code follows the maths of Elhage et al. (2021): the residual stream is a sum
+of the token embedding, the positional embedding and the output of every attention head; the
+logits are the residual stream times ``W_U``. Weights are stored exactly as TransformerLens
+names and shapes them (``W_Q[layer, head, d_model, d_head]``, ``W_O[layer, head, d_head,
+d_model]`` ...), so every formula in the papers and in TransformerLens code reads the same here.
+
+The model carries a minimal hook system with TransformerLens hook names
+(``blocks.{l}.attn.hook_pattern``, ``blocks.{l}.attn.hook_z`` ...) and the two entry points an
+interpretability reader expects, :meth:`AttnOnlyTransformer.run_with_cache` and
+:meth:`AttnOnlyTransformer.run_with_hooks`. The same hook functions therefore work on this model
+and on a TransformerLens ``TransformerBridge`` (see :mod:`induction_course.tl_convert`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+NORMALIZATIONS = (None, "LN")
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters of the attention-only transformer.
+
+    ``normalization`` is ``None`` (no LayerNorm, the cleanest object for circuit analysis) or
+    ``"LN"`` (pre-LayerNorm before each attention layer and before the unembedding).
+    """
+
+    d_vocab: int = 1024
+    n_ctx: int = 256
+    d_model: int = 128
+    n_heads: int = 8
+    d_head: int = 16
+    n_layers: int = 2
+    normalization: str | None = None
+    eps: float = 1e-5
+    init_std: float = 0.02
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
+            )
+        for name in ("d_vocab", "n_ctx", "d_model", "n_heads", "d_head", "n_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys {sorted(unknown)}; expected {sorted(known)}")
+        return cls(**d)
+
+
+HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
+
+
+@dataclass
+class HookPoint:
+    """What a hook function receives as its second argument (TransformerLens passes one too)."""
+
+    name: str
+    layer: int | None = None
+    ctx: dict = field(default_factory=dict)
+
+    def layer_index(self) -> int | None:
+        return self.layer
+
+
+def hook_names(cfg: ModelConfig) -> list[str]:
+    """Every hook point of the model, in the order they fire."""
+    names = ["hook_embed", "hook_pos_embed"]
+    for layer in range(cfg.n_layers):
+        b = f"blocks.{layer}"
+        names += [
+            f"{b}.hook_resid_pre",
+            f"{b}.attn.hook_q",
+            f"{b}.attn.hook_k",
+            f"{b}.attn.hook_v",
+            f"{b}.attn.hook_attn_scores",
+            f"{b}.attn.hook_pattern",
+            f"{b}.attn.hook_z",
+            f"{b}.attn.hook_result",
+            f"{b}.hook_attn_out",
+            f"{b}.hook_resid_post",
+        ]
+    names.append("ln_final.hook_normalized")
+    return names
+
+
+class AttnOnlyTransformer(nn.Module):
+    """Token + positional embedding, ``n_layers`` causal multi-head attention layers, unembedding.
+
+    Shapes follow TransformerLens:
+
+    - ``W_E [d_vocab, d_model]``, ``W_pos [n_ctx, d_model]``
+    - ``W_Q, W_K, W_V [n_layers, n_heads, d_model, d_head]``, ``b_Q, b_K, b_V [n_layers, n_heads, d_head]``
+    - ``W_O [n_layers, n_heads, d_head, d_model]``, ``b_O [n_layers, d_model]``
+    - ``W_U [d_model, d_vocab]``, ``b_U [d_vocab]``
+    - with LayerNorm: ``ln1_w, ln1_b [n_layers, d_model]``, ``ln_final_w, ln_final_b [d_model]``
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        L, H, D, Dh, V = cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.d_head, cfg.d_vocab
+        self.W_E = nn.Parameter(torch.empty(V, D))
+        self.W_pos = nn.Parameter(torch.empty(cfg.n_ctx, D))
+        self.W_Q = nn.Parameter(torch.empty(L, H, D, Dh))
+        self.W_K = nn.Parameter(torch.empty(L, H, D, Dh))
+        self.W_V = nn.Parameter(torch.empty(L, H, D, Dh))
+        self.W_O = nn.Parameter(torch.empty(L, H, Dh, D))
+        self.b_Q = nn.Parameter(torch.zeros(L, H, Dh))
+        self.b_K = nn.Parameter(torch.zeros(L, H, Dh))
+        self.b_V = nn.Parameter(torch.zeros(L, H, Dh))
+        self.b_O = nn.Parameter(torch.zeros(L, D))
+        self.W_U = nn.Parameter(torch.empty(D, V))
+        self.b_U = nn.Parameter(torch.zeros(V))
+        if cfg.normalization == "LN":
+            self.ln1_w = nn.Parameter(torch.ones(L, D))
+            self.ln1_b = nn.Parameter(torch.zeros(L, D))
+            self.ln_final_w = nn.Parameter(torch.ones(D))
+            self.ln_final_b = nn.Parameter(torch.zeros(D))
+        self.register_buffer(
+            "causal_mask", torch.tril(torch.ones(cfg.n_ctx, cfg.n_ctx, dtype=torch.bool)), persistent=False
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """GPT-2 style initialisation, seeded by ``cfg.seed`` without touching the global RNG."""
+        gen = torch.Generator().manual_seed(self.cfg.seed)
+        std = self.cfg.init_std
+        with torch.no_grad():
+            for name in ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_U"):
+                p = getattr(self, name)
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+            # Output projections write into the residual stream once per layer; scaling them
+            # down keeps the stream's norm independent of depth (GPT-2's trick).
+            self.W_O.copy_(torch.randn(self.W_O.shape, generator=gen) * std / math.sqrt(2 * self.cfg.n_layers))
+
+    # ------------------------------------------------------------------ forward
+    def _layer_norm(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        x = x - x.mean(-1, keepdim=True)
+        scale = (x.pow(2).mean(-1, keepdim=True) + self.cfg.eps).sqrt()
+        return x / scale * w + b
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        hooks: Iterable[tuple[str | Callable[[str], bool], HookFn]] = (),
+        cache: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Logits ``[batch, pos, d_vocab]`` for ``tokens [batch, pos]``.
+
+        ``hooks`` is a list of ``(name or name-filter, fn)``; ``fn(activation, hook)`` may return
+        a replacement. When ``cache`` is a dict, every activation is stored in it (detached).
+        """
+        if tokens.dim() == 1:
+            tokens = tokens.unsqueeze(0)
+        if tokens.dim() != 2:
+            raise ValueError(f"tokens must be [batch, pos], got shape {tuple(tokens.shape)}")
+        n_pos = tokens.shape[1]
+        if n_pos > self.cfg.n_ctx:
+            raise ValueError(f"sequence of {n_pos} tokens is longer than n_ctx={self.cfg.n_ctx}")
+        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.cfg.d_vocab):
+            raise ValueError(
+                f"token ids must lie in [0, {self.cfg.d_vocab}); got range "
+                f"[{int(tokens.min())}, {int(tokens.max())}]"
+            )
+        hooks = list(hooks)
+
+        def hp(name: str, x: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+            for key, fn in hooks:
+                if (key == name) if isinstance(key, str) else key(name):
+                    out = fn(x, HookPoint(name, layer))
+                    if out is not None:
+                        x = out
+            if cache is not None:
+                cache[name] = x.detach()
+            return x
+
+        if not hooks and cache is None:
+            return self._fast_forward(tokens)
+
+        embed = hp("hook_embed", self.W_E[tokens])
+        pos = hp("hook_pos_embed", self.W_pos[:n_pos].unsqueeze(0).expand_as(embed))
+        resid = embed + pos
+        mask = self.causal_mask[:n_pos, :n_pos]
+        for layer in range(self.cfg.n_layers):
+            b = f"blocks.{layer}"
+            resid = hp(f"{b}.hook_resid_pre", resid, layer)
+            x = resid
+            if self.cfg.normalization == "LN":
+                x = self._layer_norm(x, self.ln1_w[layer], self.ln1_b[layer])
+            q = hp(f"{b}.attn.hook_q", torch.einsum("bpd,hde->bphe", x, self.W_Q[layer]) + self.b_Q[layer], layer)
+            k = hp(f"{b}.attn.hook_k", torch.einsum("bpd,hde->bphe", x, self.W_K[layer]) + self.b_K[layer], layer)
+            v = hp(f"{b}.attn.hook_v", torch.einsum("bpd,hde->bphe", x, self.W_V[layer]) + self.b_V[layer], layer)
+            scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(self.cfg.d_head)
+            # Masking before the softmax (with -inf) is what makes the pattern causal *and*
+            # normalised over the visible keys only.
+            scores = scores.masked_fill(~mask, float("-inf"))
+            scores = hp(f"{b}.attn.hook_attn_scores", scores, layer)
+            pattern = hp(f"{b}.attn.hook_pattern", scores.softmax(dim=-1), layer)
+            z = hp(f"{b}.attn.hook_z", torch.einsum("bhqk,bkhe->bqhe", pattern, v), layer)
+            result = hp(f"{b}.attn.hook_result", torch.einsum("bqhe,hed->bqhd", z, self.W_O[layer]), layer)
+            attn_out = hp(f"{b}.hook_attn_out", result.sum(dim=2) + self.b_O[layer], layer)
+            resid = hp(f"{b}.hook_resid_post", resid + attn_out, layer)
+        if self.cfg.normalization == "LN":
+            resid = self._layer_norm(resid, self.ln_final_w, self.ln_final_b)
+        resid = hp("ln_final.hook_normalized", resid)
+        return resid @ self.W_U + self.b_U
+
+    def _fast_forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The same function as the hooked path, with fused kernels: this is what training runs."""
+        cfg = self.cfg
+        B, P = tokens.shape
+        L, H, D, Dh = cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.d_head
+        resid = self.W_E[tokens] + self.W_pos[:P]
+        for layer in range(L):
+            x = resid
+            if cfg.normalization == "LN":
+                x = F.layer_norm(x, (D,), self.ln1_w[layer], self.ln1_b[layer], cfg.eps)
+            # One matmul for q, k and v of all heads: [D, 3 * H * Dh].
+            W_qkv = torch.cat([self.W_Q[layer], self.W_K[layer], self.W_V[layer]], dim=0)  # [3H, D, Dh]
+            b_qkv = torch.cat([self.b_Q[layer], self.b_K[layer], self.b_V[layer]], dim=0)  # [3H, Dh]
+            qkv = x @ W_qkv.permute(1, 0, 2).reshape(D, 3 * H * Dh) + b_qkv.reshape(-1)
+            q, k, v = qkv.view(B, P, 3, H, Dh).permute(2, 0, 3, 1, 4)  # each [B, H, P, Dh]
+            z = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [B, H, P, Dh]
+            z = z.transpose(1, 2).reshape(B, P, H * Dh)
+            resid = resid + z @ self.W_O[layer].reshape(H * Dh, D) + self.b_O[layer]
+        if cfg.normalization == "LN":
+            resid = F.layer_norm(resid, (D,), self.ln_final_w, self.ln_final_b, cfg.eps)
+        return resid @ self.W_U + self.b_U
+
+    def run_with_cache(
+        self, tokens: torch.Tensor, names_filter: Callable[[str], bool] | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cache: dict[str, torch.Tensor] = {}
+        logits = self.forward(tokens, cache=cache)
+        if names_filter is not None:
+            cache = {k: v for k, v in cache.items() if names_filter(k)}
+        return logits, cache
+
+    def run_with_hooks(
+        self, tokens: torch.Tensor, fwd_hooks: Iterable[tuple[str | Callable[[str], bool], HookFn]] = ()
+    ) -> torch.Tensor:
+        return self.forward(tokens, hooks=fwd_hooks)
+
+    # ------------------------------------------------------------ circuit views
+    @property
+    def W_OV(self) -> torch.Tensor:
+        """``W_V @ W_O`` per head: ``[n_layers, n_heads, d_model, d_model]``."""
+        return self.W_V @ self.W_O
+
+    @property
+    def W_QK(self) -> torch.Tensor:
+        """``W_Q @ W_K^T`` per head: ``[n_layers, n_heads, d_model, d_model]``."""
+        return self.W_Q @ self.W_K.transpose(-1, -2)
+
+    def tl_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights under TransformerLens's property names and per-head shapes."""
+        sd: dict[str, torch.Tensor] = {
+            "embed.W_E": self.W_E,
+            "pos_embed.W_pos": self.W_pos,
+        }
+        for layer in range(self.cfg.n_layers):
+            b = f"blocks.{layer}"
+            if self.cfg.normalization == "LN":
+                sd[f"{b}.ln1.w"] = self.ln1_w[layer]
+                sd[f"{b}.ln1.b"] = self.ln1_b[layer]
+            for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O"):
+                sd[f"{b}.attn.{name}"] = getattr(self, name)[layer]
+        if self.cfg.normalization == "LN":
+            sd["ln_final.w"] = self.ln_final_w
+            sd["ln_final.b"] = self.ln_final_b
+        sd["unembed.W_U"] = self.W_U
+        sd["unembed.b_U"] = self.b_U
+        return {k: v.detach().clone().contiguous() for k, v in sd.items()}
+
+    @classmethod
+    def from_tl_state_dict(cls, cfg: ModelConfig, sd: dict[str, torch.Tensor]) -> "AttnOnlyTransformer":
+        """Inverse of :meth:`tl_state_dict`; raises a clear error on a missing key or wrong shape."""
+        model = cls(cfg)
+        expected = model.tl_state_dict()
+        missing = sorted(set(expected) - set(sd))
+        extra = sorted(set(sd) - set(expected))
+        if missing or extra:
+            raise ValueError(
+                f"checkpoint keys do not match the config: missing {missing[:5]}, unexpected {extra[:5]}"
+            )
+        for key, ref in expected.items():
+            if tuple(sd[key].shape) != tuple(ref.shape):
+                raise ValueError(
+                    f"checkpoint tensor {key!r} has shape {tuple(sd[key].shape)}, but the config "
+                    f"needs {tuple(ref.shape)}"
+                )
+        with torch.no_grad():
+            model.W_E.copy_(sd["embed.W_E"])
+            model.W_pos.copy_(sd["pos_embed.W_pos"])
+            for layer in range(cfg.n_layers):
+                b = f"blocks.{layer}"
+                for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O"):
+                    getattr(model, name)[layer].copy_(sd[f"{b}.attn.{name}"])
+                if cfg.normalization == "LN":
+                    model.ln1_w[layer].copy_(sd[f"{b}.ln1.w"])
+                    model.ln1_b[layer].copy_(sd[f"{b}.ln1.b"])
+            if cfg.normalization == "LN":
+                model.ln_final_w.copy_(sd["ln_final.w"])
+                model.ln_final_b.copy_(sd["ln_final.b"])
+            model.W_U.copy_(sd["unembed.W_U"])
+            model.b_U.copy_(sd["unembed.b_U"])
+        return model
+
+
+def cross_entropy_next_token(logits: torch.Tensor, tokens: torch.Tensor, per_token: bool = False) -> torch.Tensor:
+    """Next-token loss: logits at position ``i`` predict the token at ``i + 1``.
+
+    Returns the mean, or ``[batch, pos - 1]`` losses when ``per_token``.
+    """
+    log_probs = F.log_softmax(logits[:, :-1].float(), dim=-1)
+    nll = -log_probs.gather(-1, tokens[:, 1:, None]).squeeze(-1)
+    return nll if per_token else nll.mean()
