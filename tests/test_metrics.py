@@ -1,0 +1,333 @@
+"""Metrics on hand-built attention patterns, hand-built weights and hand-made loss tables."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from induction_course import metrics as M
+from induction_course.model import AttnOnlyTransformer, ModelConfig
+from induction_course.probes import duplicate_target_mask, induction_target_mask, repeated_random_tokens
+
+POOL = torch.arange(1, 40)
+BOS = 0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models run ~100x faster on one thread than with two busy-waiting OpenMP threads on
+    a shared machine; restore the setting for the other test modules."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def model() -> AttnOnlyTransformer:
+    cfg = ModelConfig(d_vocab=40, n_ctx=48, d_model=16, n_heads=3, d_head=4, seed=1)
+    m = AttnOnlyTransformer(cfg)
+    with torch.no_grad():  # bigger weights than the init, so patterns are far from uniform
+        for name in ("W_Q", "W_K", "W_V", "W_O", "W_E", "W_U", "W_pos"):
+            getattr(m, name).mul_(20)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def bridge(model):
+    from induction_course.tl_convert import to_bridge
+
+    return to_bridge(model)
+
+
+def probe(seg_len=5, n_repeats=3, n_examples=4, seed=0) -> torch.Tensor:
+    return repeated_random_tokens(n_examples, seg_len, n_repeats, POOL, BOS, seed=seed)
+
+
+def shift_pattern(batch: int, heads: int, n: int) -> torch.Tensor:
+    """Every query attends to the previous position (position 0 to itself)."""
+    p = torch.zeros(batch, heads, n, n)
+    p[:, :, 0, 0] = 1
+    idx = torch.arange(1, n)
+    p[:, :, idx, idx - 1] = 1
+    return p
+
+
+def uniform_causal(batch: int, heads: int, n: int) -> torch.Tensor:
+    tril = torch.tril(torch.ones(n, n))
+    return (tril / tril.sum(-1, keepdim=True)).expand(batch, heads, n, n).clone()
+
+
+def mask_pattern(mask: torch.Tensor, heads: int = 1) -> torch.Tensor:
+    """All attention spread evenly on ``mask[b, q, k]``; rows without a target go to BOS."""
+    p = mask.float()
+    empty = p.sum(-1) == 0
+    p[..., 0] += empty.float()
+    return (p / p.sum(-1, keepdim=True))[:, None].expand(-1, heads, -1, -1).clone()
+
+
+def identity_copy_model(sign: float = 1.0, d: int = 4) -> AttnOnlyTransformer:
+    """W_E = W_U = I and W_V W_O = sign * I: a pure copying (or anti-copying) head."""
+    cfg = ModelConfig(d_vocab=d, n_ctx=8, d_model=d, n_heads=1, d_head=d, n_layers=1)
+    m = AttnOnlyTransformer(cfg)
+    with torch.no_grad():
+        m.W_E.copy_(torch.eye(d))
+        m.W_U.copy_(torch.eye(d))
+        m.W_V[0, 0].copy_(torch.eye(d))
+        m.W_O[0, 0].copy_(sign * torch.eye(d))
+    return m
+
+
+# ------------------------------------------------------------------ pattern scores
+def test_shift_pattern_is_a_pure_previous_token_head():
+    n = 10
+    p = shift_pattern(2, 3, n)
+    assert torch.allclose(M.previous_token_score(p), torch.ones(3))
+    assert torch.allclose(M.current_token_score(p), torch.zeros(3))
+    # only query 1 looks at position 0: 1 of the n - 1 scored queries
+    assert torch.allclose(M.first_token_score(p), torch.full((3,), 1 / (n - 1)))
+
+
+def test_uniform_causal_pattern_known_values():
+    n = 8
+    p = uniform_causal(2, 2, n)
+    expected = sum(1 / (q + 1) for q in range(1, n)) / (n - 1)
+    for fn in (M.previous_token_score, M.current_token_score, M.first_token_score):
+        assert torch.allclose(fn(p), torch.full((2,), expected))
+
+
+def test_scores_differ_per_head():
+    n = 6
+    p = torch.cat([shift_pattern(1, 1, n), uniform_causal(1, 1, n)], dim=1)
+    s = M.previous_token_score(p)
+    assert s[0] == pytest.approx(1.0) and s[1] < 0.5
+
+
+def test_all_mass_on_induction_targets_scores_one():
+    tokens = probe()
+    p = mask_pattern(induction_target_mask(tokens), heads=2)
+    assert torch.allclose(M.prefix_matching_score(p, tokens), torch.ones(2))
+    assert M.induction_score is M.prefix_matching_score
+    # a previous-token head on a segment with no repeated tokens never hits a target
+    assert torch.allclose(M.prefix_matching_score(shift_pattern(*tokens.shape[:1], 1, tokens.shape[1]), tokens), torch.zeros(1))
+
+
+def test_half_mass_on_targets_scores_half():
+    tokens = probe()
+    p = 0.5 * mask_pattern(induction_target_mask(tokens))
+    p[..., 0] += 0.5
+    assert M.prefix_matching_score(p, tokens).item() == pytest.approx(0.5)
+    # queries without a target do not count: the first copy's rows (all on BOS) are ignored
+    assert M.first_token_score(p).item() > 0.5
+
+
+def test_duplicate_token_score():
+    tokens = probe()
+    p = mask_pattern(duplicate_target_mask(tokens))
+    assert M.duplicate_token_score(p, tokens).item() == pytest.approx(1.0)
+    assert M.prefix_matching_score(p, tokens).item() == pytest.approx(0.0)
+    q = mask_pattern(induction_target_mask(tokens))
+    assert M.duplicate_token_score(q, tokens).item() == pytest.approx(0.0)
+
+
+def test_pattern_scores_reject_bad_input():
+    with pytest.raises(ValueError, match="4-D"):
+        M.previous_token_score(torch.ones(3, 5, 5))
+    tokens = probe()
+    p = mask_pattern(induction_target_mask(tokens))
+    with pytest.raises(ValueError, match="do not match"):
+        M.prefix_matching_score(p, tokens[:, :-1])
+    distinct = torch.arange(10)[None]
+    with pytest.raises(ValueError, match="no query position"):
+        M.prefix_matching_score(uniform_causal(1, 1, 10), distinct)
+
+
+# --------------------------------------------------------------- model pattern scores
+def test_head_scores_shapes_and_consistency(model):
+    tokens = probe()
+    scores = M.head_scores(model, tokens)
+    assert set(scores) == {"previous_token", "current_token", "first_token", "duplicate_token", "prefix_matching"}
+    for v in scores.values():
+        assert v.shape == (2, 3)
+        assert torch.all((v >= 0) & (v <= 1 + 1e-6))
+    _, cache = model.run_with_cache(tokens)
+    direct = M.prefix_matching_score(cache["blocks.1.attn.hook_pattern"], tokens)
+    assert torch.allclose(scores["prefix_matching"][1], direct)
+    # no repeats: token-dependent scores are NaN rather than an error
+    nan_scores = M.head_scores(model, torch.arange(1, 11)[None])
+    assert torch.isnan(nan_scores["prefix_matching"]).all()
+    assert not torch.isnan(nan_scores["previous_token"]).any()
+
+
+def test_prefix_matching_scores_clips_to_context(model):
+    # 25 * 4 + 1 = 101 > n_ctx = 48: cut to 48 tokens, still two copies
+    s = M.prefix_matching_scores(model, POOL, BOS)
+    assert s.shape == (2, 3)
+    tokens = repeated_random_tokens(10, 25, 4, POOL, BOS, seed=0)[:, :48]
+    assert torch.allclose(s, M.head_scores(model, tokens)["prefix_matching"])
+    with pytest.raises(ValueError, match="seg_len"):
+        M.prefix_matching_scores(model, POOL, BOS, seg_len=47)
+
+
+def test_model_scores_match_bridge(model, bridge):
+    tokens = probe()
+    ours, theirs = M.head_scores(model, tokens), M.head_scores(bridge, tokens)
+    for k in ours:
+        assert torch.allclose(ours[k], theirs[k], atol=1e-5), k
+    text = torch.randint(0, 40, (3, 48), generator=torch.Generator().manual_seed(0))
+    assert M.icl_score(model, text) == pytest.approx(M.icl_score(bridge, text), abs=1e-5)
+    for fn in (M.eigenvalue_copying_score, M.copying_score, M.ov_top1_copying_accuracy):
+        assert torch.allclose(fn(model, POOL), fn(bridge, POOL), atol=1e-5, equal_nan=True)
+    for k, v in M.composition_scores(model).items():
+        assert torch.allclose(v, M.composition_scores(bridge)[k], atol=1e-5)
+
+
+# --------------------------------------------------------------------- copying
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_copying_scores_of_identity_heads(sign):
+    m = identity_copy_model(sign)
+    assert M.eigenvalue_copying_score(m).item() == pytest.approx(sign)
+    assert M.copying_score(m).item() == pytest.approx(sign)
+    assert M.ov_top1_copying_accuracy(m).item() == pytest.approx(1.0 if sign > 0 else 0.0)
+
+
+def test_copying_score_of_a_silent_head_is_zero_and_eigen_is_nan():
+    m = identity_copy_model(0.0)
+    assert M.copying_score(m).item() == pytest.approx(0.0)
+    assert torch.isnan(M.eigenvalue_copying_score(m)).all()
+
+
+def test_eigenvalue_shortcut_matches_full_vocab_matrix(model):
+    fast = M.eigenvalue_copying_score(model, POOL)
+    W_E, W_U = model.W_E.detach().double()[POOL], model.W_U.detach().double()[:, POOL]
+    for layer in range(2):
+        for head in range(3):
+            full = W_E @ model.W_V[layer, head].double() @ model.W_O[layer, head].double() @ W_U
+            eig = torch.linalg.eigvals(full.detach())
+            ref = eig.real.sum() / eig.abs().sum()
+            assert fast[layer, head].item() == pytest.approx(ref.item(), abs=1e-4)
+
+
+def test_random_heads_copy_about_zero(model):
+    s = M.copying_score(model, POOL)
+    assert s.abs().max() < 0.3
+    assert M.copying_score(model, POOL, n_tokens=10, seed=3).shape == (2, 3)
+    acc = M.ov_top1_copying_accuracy(model, POOL)
+    assert acc.max() < 0.5
+
+
+def test_copying_rejects_bad_pool(model):
+    with pytest.raises(ValueError, match="token_pool"):
+        M.copying_score(model, torch.tensor([1, 1, 2]))
+    with pytest.raises(ValueError, match="token_pool"):
+        M.eigenvalue_copying_score(model, torch.tensor([0, 400]))
+
+
+# ----------------------------------------------------------------- composition
+def test_composition_score_known_products():
+    d = 5
+    eye = torch.eye(d, dtype=torch.float64)
+    assert M.composition_score(eye, eye).item() == pytest.approx(1 / math.sqrt(d))
+    a, b = torch.zeros(d, d, dtype=torch.float64), torch.zeros(d, d, dtype=torch.float64)
+    a[0, 1], b[2, 3] = 1, 1  # writes to dim 1, reads from dim 2: no overlap
+    assert M.composition_score(a, b).item() == 0.0
+    b[1, 3] = 2  # now it reads exactly what a writes: rank-1, aligned
+    assert M.composition_score(a, b).item() == pytest.approx(2 / math.sqrt(5))
+    with pytest.raises(ValueError):
+        M.composition_score(torch.ones(3, 4), torch.ones(3, 4))
+
+
+def test_composition_scores_conventions(model):
+    W_OV = (model.W_V @ model.W_O).detach().double()
+    W_QK = (model.W_Q @ model.W_K.transpose(-1, -2)).detach().double()
+    scores = M.composition_scores(model)
+    for k in "QKV":
+        assert scores[k].shape == (3, 3)
+    h1, h0 = 2, 1
+    assert scores["Q"][h1, h0].item() == pytest.approx(M.composition_score(W_OV[0, h0], W_QK[1, h1]).item(), rel=1e-5)
+    assert scores["K"][h1, h0].item() == pytest.approx(M.composition_score(W_QK[1, h1], W_OV[0, h0].T).item(), rel=1e-5)
+    assert scores["V"][h1, h0].item() == pytest.approx(M.composition_score(W_OV[0, h0], W_OV[1, h1]).item(), rel=1e-5)
+    assert not torch.allclose(scores["Q"], scores["K"])
+    full = M.all_composition_scores(model)
+    assert full["K"].shape == (2, 3, 2, 3)
+    assert torch.allclose(full["K"][1, :, 0], scores["K"])
+    assert torch.isnan(full["K"][0, :, 0]).all() and torch.isnan(full["K"][0, :, 1]).all()
+    with pytest.raises(ValueError, match="src_layer"):
+        M.composition_scores(model, src_layer=1, dst_layer=1)
+
+
+def test_composition_baseline_deterministic_and_order_one_over_sqrt_d():
+    cfg = ModelConfig(d_model=64, d_head=8)
+    a, b = M.composition_baseline(cfg, n_samples=100, seed=0), M.composition_baseline(cfg, n_samples=100, seed=0)
+    assert a == b
+    assert M.composition_baseline(cfg, n_samples=100, seed=1).mean != a.mean
+    assert 0.7 / math.sqrt(64) < a.mean < 1.3 / math.sqrt(64)
+    assert 0 < a.std < a.mean
+
+
+# --------------------------------------------------------------------- ICL
+def test_icl_positions():
+    assert M.icl_positions(256) == (25, 250)
+    assert M.icl_positions(512) == (50, 500)
+    assert M.icl_positions(2048) == (50, 500)
+    early, late = M.icl_positions(16)
+    assert 1 <= early < late <= 15
+    with pytest.raises(ValueError):
+        M.icl_positions(2)
+
+
+def test_icl_score_from_hand_made_losses():
+    # column i = loss of predicting token i + 1; make "loss at token n" equal n
+    losses = torch.arange(1, 11, dtype=torch.float32).repeat(2, 1)
+    assert M.icl_score_from_losses(losses, early=2, late=9) == pytest.approx(9 - 2)
+    losses[1] = 0  # batch mean halves the values
+    assert M.icl_score_from_losses(losses, early=2, late=9) == pytest.approx((9 - 2) / 2)
+    with pytest.raises(ValueError):
+        M.icl_score_from_losses(losses, early=2, late=11)
+    with pytest.raises(ValueError):
+        M.icl_score_from_losses(losses[0], early=2, late=9)
+
+
+def test_icl_score_matches_per_token_losses(model):
+    from induction_course.model import cross_entropy_next_token
+
+    text = torch.randint(0, 40, (3, 48), generator=torch.Generator().manual_seed(1))
+    per = cross_entropy_next_token(model(text), text, per_token=True)
+    early, late = M.icl_positions(48)
+    expected = (per[:, late - 1].mean() - per[:, early - 1].mean()).item()
+    assert M.icl_score(model, text) == pytest.approx(expected, abs=1e-6)
+
+
+def test_repeated_losses_split_by_copy():
+    # BOS + 3 copies of 4 tokens: 12 predictions, made at positions 0 (BOS), 1-4 (copy 0),
+    # 5-8 (copy 1) and 9-11 (copy 2; the last position predicts nothing)
+    losses = torch.tensor([[5.0] * 5 + [1.0] * 4 + [0.0] * 3])
+    r = M.repeated_losses_from_per_token(losses, seg_len=4, bos=True)
+    assert r.first == 5.0 and r.later == pytest.approx(4 / 7)
+    assert torch.allclose(r.per_copy, torch.tensor([5.0, 1.0, 0.0]))
+    with pytest.raises(ValueError):
+        M.repeated_losses_from_per_token(losses, seg_len=20)
+
+
+def test_repeated_token_losses_on_model(model):
+    tokens = probe()
+    r = M.repeated_token_losses(model, tokens, seg_len=5)
+    assert r.per_copy.shape == (3,)
+    assert r.first > 0 and r.later > 0
+
+
+# --------------------------------------------------------------------- classify
+def test_classify_heads():
+    scores = {
+        "previous_token": torch.tensor([[0.9, 0.1], [0.95, 0.2]]),
+        "prefix_matching": torch.tensor([[0.8, 0.0], [0.1, 0.7]]),
+    }
+    out = M.classify_heads(scores, threshold=0.5)
+    assert out == {"previous_token": [(0, 0)], "induction": [(1, 1)]}
+    out = M.classify_heads(scores, prev_threshold=0.05, induction_threshold=0.05)
+    assert out == {"previous_token": [(0, 0), (0, 1)], "induction": [(1, 0), (1, 1)]}
+    with pytest.raises(ValueError, match="lacks"):
+        M.classify_heads({"previous_token": scores["previous_token"]})
