@@ -42,7 +42,10 @@ class ModelConfig:
     n_layers: int = 2
     normalization: str | None = None
     eps: float = 1e-5
-    init_std: float = 0.02
+    init_std: float = 1.0
+    # "sinusoidal" starts W_pos as the sin/cos table of Vaswani et al. (then it is learned like
+    # any weight); "normal" starts it random. See the README's training recipe for why.
+    pos_init: str = "sinusoidal"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -50,6 +53,8 @@ class ModelConfig:
             raise ValueError(
                 f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
             )
+        if self.pos_init not in ("sinusoidal", "normal"):
+            raise ValueError(f"pos_init must be 'sinusoidal' or 'normal', got {self.pos_init!r}")
         for name in ("d_vocab", "n_ctx", "d_model", "n_heads", "d_head", "n_layers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -65,6 +70,16 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys {sorted(unknown)}; expected {sorted(known)}")
         return cls(**d)
+
+
+def sinusoidal_positions(n_ctx: int, d_model: int) -> torch.Tensor:
+    """``[n_ctx, d_model]`` table with unit-amplitude sin/cos pairs at geometric frequencies."""
+    pos = torch.arange(n_ctx, dtype=torch.float32)[:, None]
+    freqs = torch.exp(-math.log(10_000.0) * torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)
+    table = torch.zeros(n_ctx, d_model)
+    table[:, 0::2] = torch.sin(pos * freqs)
+    table[:, 1::2] = torch.cos(pos * freqs)[:, : d_model // 2]
+    return table
 
 
 HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
@@ -142,16 +157,35 @@ class AttnOnlyTransformer(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """GPT-2 style initialisation, seeded by ``cfg.seed`` without touching the global RNG."""
+        """Seeded initialisation (does not touch the global RNG).
+
+        Every matrix gets std ``init_std / sqrt(fan_in)`` (embeddings: std ``init_std``), so
+        activations have unit scale whatever the width. GPT-2's fixed std of 0.02 is tuned for
+        d_model=768; in a 64-wide model it makes ``W_Q W_K^T`` so small that attention stays
+        uniform for hundreds of steps (a saddle), which we measured (README, training recipe).
+        """
         gen = torch.Generator().manual_seed(self.cfg.seed)
-        std = self.cfg.init_std
+        c = self.cfg
+        s = c.init_std
+
+        def normal(shape, std):
+            return torch.randn(shape, generator=gen) * std
+
         with torch.no_grad():
-            for name in ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_U"):
-                p = getattr(self, name)
-                p.copy_(torch.randn(p.shape, generator=gen) * std)
-            # Output projections write into the residual stream once per layer; scaling them
-            # down keeps the stream's norm independent of depth (GPT-2's trick).
-            self.W_O.copy_(torch.randn(self.W_O.shape, generator=gen) * std / math.sqrt(2 * self.cfg.n_layers))
+            self.W_E.copy_(normal(self.W_E.shape, s))
+            if c.pos_init == "sinusoidal":
+                # A shift by one position is a rotation of each (sin, cos) pair, so a
+                # previous-token head needs only a low-rank QK circuit. From random vectors it
+                # must first learn such structure, which costs most of a short CPU run.
+                self.W_pos.copy_(sinusoidal_positions(c.n_ctx, c.d_model) * s * math.sqrt(2))
+            else:
+                self.W_pos.copy_(normal(self.W_pos.shape, s))
+            for name in ("W_Q", "W_K", "W_V"):
+                getattr(self, name).copy_(normal(getattr(self, name).shape, s / math.sqrt(c.d_model)))
+            # Output projections write into the residual stream once per layer; the extra
+            # 1/sqrt(2 n_layers) keeps the stream's norm independent of depth (GPT-2's trick).
+            self.W_O.copy_(normal(self.W_O.shape, s / math.sqrt(c.n_heads * c.d_head * 2 * c.n_layers)))
+            self.W_U.copy_(normal(self.W_U.shape, s / math.sqrt(c.d_model)))
 
     # ------------------------------------------------------------------ forward
     def _layer_norm(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
