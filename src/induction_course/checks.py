@@ -40,6 +40,7 @@ class CheckFailed(AssertionError):
 
 # ----------------------------------------------------------------------------- small helpers
 def _fail(name: str, what: str, hint: str | None = None) -> None:
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     msg = f"{name}: {what}"
     if hint:
         msg += f"\n  Hint: {hint}"
@@ -78,6 +79,7 @@ def _worst(actual: torch.Tensor, expected: torch.Tensor) -> str:
 
 
 def _as_tensor(name: str, x: Any, what: str = "the result") -> torch.Tensor:
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     if isinstance(x, torch.Tensor):
         return x
     if x is None:
@@ -111,6 +113,7 @@ def _compare_tensor(
     rtol: float = 1e-4,
     what: str = "the result",
 ) -> None:
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     actual = _as_tensor(name, actual, what)
     if _shape(actual) != _shape(expected):
         hint = (shape_hints or {}).get(_shape(actual))
@@ -191,20 +194,29 @@ def random_model(
     n_heads: int = 2,
     d_head: int = 4,
     n_layers: int = 2,
-    init_std: float = 0.4,
 ) -> AttnOnlyTransformer:
     """A small random model whose attention is far from uniform and whose biases are non-zero,
-    so that a forgotten scale, bias or mask shows in the numbers."""
+    so that a forgotten scale, bias or mask shows in the numbers.
+
+    Every weight is drawn here (not by the model's own initialisation, which may change with
+    training recipes), so a seed always gives the same model.
+    """
     cfg = ModelConfig(
         d_vocab=d_vocab, n_ctx=n_ctx, d_model=d_model, n_heads=n_heads, d_head=d_head,
-        n_layers=n_layers, init_std=init_std, seed=seed,
+        n_layers=n_layers, seed=seed,
     )
     model = AttnOnlyTransformer(cfg)
     g = _gen(seed + 7919)
+    scales = {
+        "W_E": 1.0, "W_pos": 1.0,
+        "W_Q": 1.5 * d_model**-0.5, "W_K": 1.5 * d_model**-0.5, "W_V": d_model**-0.5,
+        "W_O": d_head**-0.5 / math.sqrt(n_heads), "W_U": d_model**-0.5,
+        "b_Q": 0.2, "b_K": 0.2, "b_V": 0.2, "b_O": 0.2, "b_U": 0.2,
+    }
     with torch.no_grad():
-        for name in ("b_Q", "b_K", "b_V", "b_O", "b_U"):
+        for name, scale in scales.items():
             p = getattr(model, name)
-            p.copy_(_randn(g, *p.shape, scale=0.2))
+            p.copy_(_randn(g, *p.shape, scale=scale))
     return model.eval()
 
 
@@ -230,6 +242,7 @@ class Exercise:
 
 
 def _cmp_embed(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     tokens, W_E = case["tokens"], case["W_E"]
     d_vocab, d_model = W_E.shape
     b, p = tokens.shape
@@ -254,6 +267,7 @@ def _case_embed(seed, batch=2, n_pos=5, d_vocab=11, d_model=6):
 
 
 def _cmp_pos_embed(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     tokens, W_pos = case["tokens"], case["W_pos"]
     b, p = tokens.shape
     n_ctx, d_model = W_pos.shape
@@ -293,6 +307,7 @@ def _case_head_attn_scores(seed, batch=2, n_pos=5, d_model=8, d_head=4):
 
 
 def _cmp_head_attn_scores(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     d_model, d_head = case["W_Q"].shape
     b, p, _ = case["x"].shape
     if isinstance(actual, torch.Tensor) and torch.isinf(actual).any():
@@ -329,6 +344,7 @@ def _case_mask(seed, batch=2, n_pos=5, n_heads=None):
 
 
 def _cmp_mask(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     scores = case["scores"]
     actual = _as_tensor(name, actual)
     if _shape(actual) != _shape(scores):
@@ -358,6 +374,7 @@ def _cmp_mask(name, actual, expected, case):
 
 
 def _cmp_pattern(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     scores = case["scores"]
     actual = _as_tensor(name, actual)
     n = scores.shape[-1]
@@ -413,6 +430,7 @@ def _case_head_output(seed, batch=2, n_pos=5, d_model=8, d_head=4):
 
 
 def _cmp_head_output(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     pattern, x, W_V, b_V, W_O = (case[k] for k in ("pattern", "x", "W_V", "b_V", "W_O"))
     b, p, d_model = x.shape
     d_head = W_V.shape[1]
@@ -460,6 +478,7 @@ def _per_head(case):
 
 
 def _cmp_attention_layer(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     if not isinstance(actual, tuple) or len(actual) != 2:
         _fail(name, f"return a tuple (attn_out, pattern), got {type(actual).__name__}"
               + (f" of length {len(actual)}" if isinstance(actual, (tuple, list)) else "") + ".")
@@ -512,6 +531,7 @@ def _case_unembed(seed, batch=2, n_pos=5, d_model=8, d_vocab=13):
 
 
 def _cmp_unembed(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     b, p, d_model = case["resid"].shape
     d_vocab = case["W_U"].shape[1]
     _compare_tensor(
@@ -550,6 +570,7 @@ def _forward_variant(case, pos=True, residual=True, b_U=True):
 
 
 def _cmp_forward(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     if not isinstance(actual, tuple) or len(actual) != 2:
         _fail(name, "return a tuple (logits, patterns) where patterns is a list with one "
               f"[batch, n_heads, q_pos, k_pos] tensor per layer; got {type(actual).__name__}.")
@@ -579,6 +600,7 @@ def _cmp_forward(name, actual, expected, case):
 
 
 def _cmp_tl_state_dict(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     if not isinstance(actual, dict):
         _fail(name, f"return a dict from TransformerLens names to tensors, got {type(actual).__name__}.")
     missing = [k for k in expected if k not in actual]
@@ -621,6 +643,7 @@ def _ref_bridge_run(case):
 
 
 def _cmp_bridge_run(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     if not isinstance(actual, tuple) or len(actual) != 2:
         _fail(name, f"return a tuple (logits, patterns), got {type(actual).__name__}.")
     logits, patterns = actual
@@ -654,6 +677,7 @@ def _case_circuit(seed, layer=1, head=1, **cfg):
 
 
 def _cmp_factored(name, actual, expected, case, mistakes, shape_doc, shape_hints=None):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     from transformer_lens import FactoredMatrix
 
     if isinstance(actual, torch.Tensor):
@@ -672,6 +696,7 @@ def _ref_full_ov(case):
 
 
 def _cmp_full_ov(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     m, l, h = case["_model"], case["layer"], case["head"]
     d_vocab, d_model = m.W_E.shape
     with torch.no_grad():
@@ -696,6 +721,7 @@ def _ref_pos_qk(case):
 
 
 def _cmp_pos_qk(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     m, l, h = case["_model"], case["layer"], case["head"]
     n_ctx, d_model = m.W_pos.shape
     with torch.no_grad():
@@ -737,6 +763,7 @@ def _ref_copying(case):
 
 
 def _cmp_copying(name, actual, expected, case):
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     if isinstance(actual, torch.Tensor):
         if actual.numel() != 1:
             _fail(name, f"return one number, got a tensor of shape {list(actual.shape)}.")
@@ -803,6 +830,7 @@ EXERCISES: dict[str, Exercise] = {
 
 
 def _run_one(exercise: str, fn: Callable, sizes: dict) -> None:
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     ex = EXERCISES[exercise]
     case = ex.make_case(**sizes)
     with torch.no_grad():
@@ -812,7 +840,8 @@ def _run_one(exercise: str, fn: Callable, sizes: dict) -> None:
     try:
         actual = _call(exercise, fn, _call_args(case))
     except NotImplementedError:
-        _fail(exercise, "not implemented yet.", "replace `raise NotImplementedError()` with your code.")
+        raise CheckFailed(f"{exercise}: not implemented yet.\n  Hint: replace `raise NotImplementedError()` "
+                          "with your code.") from None
     except CheckFailed:
         raise
     except Exception as err:  # a crash is a wrong answer too; say where it came from
@@ -828,6 +857,7 @@ def _run_one(exercise: str, fn: Callable, sizes: dict) -> None:
 
 def compare_with_reference(exercise: str, fn: Callable, seed: int, **sizes: Any) -> None:
     """Hidden-test helper: ``fn`` must match the reference on a fresh input (``seed``, ``sizes``)."""
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     if exercise not in EXERCISES:
         raise KeyError(f"unknown exercise {exercise!r}; known: {sorted(EXERCISES)}")
     _run_one(exercise, fn, dict(sizes, seed=seed))
@@ -835,6 +865,7 @@ def compare_with_reference(exercise: str, fn: Callable, seed: int, **sizes: Any)
 
 def run_visible_checks(exercise: str, fn: Callable) -> None:
     """The visible checks of one exercise; prints one line when they all pass."""
+    __tracebackhide__ = True  # IPython and pytest hide this frame
     for sizes in EXERCISES[exercise].visible_sizes:
         _run_one(exercise, fn, sizes)
     print(f"✔ {exercise}: all visible checks passed.")
@@ -842,6 +873,7 @@ def run_visible_checks(exercise: str, fn: Callable) -> None:
 
 def _make_check(exercise: str) -> Callable[[Callable], None]:
     def check(fn: Callable) -> None:
+        __tracebackhide__ = True  # IPython and pytest hide this frame
         run_visible_checks(exercise, fn)
 
     check.__name__ = f"check_{exercise}"

@@ -1,0 +1,606 @@
+# ---
+# jupyter:
+#   induction_course:
+#     chapter: 01_build_transformer
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 1 — Build a transformer, piece by piece
+#
+# Induction heads live in a two-layer, attention-only transformer (Elhage et al. 2021; Olsson et
+# al. 2022). Before we can find them, we build that model ourselves: every weight named and
+# shaped exactly as in [TransformerLens](https://github.com/TransformerLensOrg/TransformerLens),
+# so that every formula in the papers reads the same in your code. At the end you load your
+# weights into a TransformerLens 4 `TransformerBridge`, check that it computes exactly what your
+# model computes, and read the **QK** and **OV circuits** of a head.
+#
+# **How this notebook works.** Each exercise says what it teaches, how hard it is (★ easy …
+# ★★★ harder) and how long it should take, gives the shapes in and out, and what a correct
+# output looks like. Fill in the cells marked `# YOUR CODE HERE`, then run the check cell below
+# it: it tests your function on small inputs and tells you what is wrong (and the usual cause).
+# When you submit, the same cells run again with more (hidden) tests on fresh random inputs.
+#
+# A mistake in one exercise costs the points of that exercise only: the checks of later
+# exercises use the reference versions of the earlier pieces. Later chapters import the
+# reference model from the `induction_course` package, so you never depend on this notebook.
+#
+# Everything runs on a laptop CPU in a minute or two: we use small *random* models (no training
+# needed to check shapes and circuits; chapter 2 trains one).
+#
+# | Exercise | Points | Difficulty | Time |
+# |---|---|---|---|
+# | 1. Token embedding | 1 | ★ | 3 min |
+# | 2. Positional embedding | 1 | ★ | 5 min |
+# | 3. One head's attention scores | 2 | ★★ | 10 min |
+# | 4. The causal mask | 1 | ★ | 5 min |
+# | 5. The attention pattern | 2 | ★ | 5 min |
+# | 6. Weighted values and output projection | 2 | ★★ | 10 min |
+# | 7. A multi-head attention layer | 3 | ★★★ | 20 min |
+# | 8. Unembedding | 1 | ★ | 3 min |
+# | 9. The residual stream through two layers | 3 | ★★ | 15 min |
+# | 10. Your weights in TransformerLens names | 2 | ★★ | 10 min |
+# | 11. Logits and patterns from the bridge | 2 | ★★ | 10 min |
+# | 12. The full OV circuit of a head | 2 | ★★ | 10 min |
+# | 13. The positional QK circuit of a head | 2 | ★★ | 10 min |
+# | 14. The copying score of an OV circuit | 1 | ★★ | 10 min |
+
+# %% nbgrader={"grade_id": "ch1_setup", "locked": true}
+import math
+
+import matplotlib.pyplot as plt
+import torch
+
+from induction_course import checks
+from induction_course.model import AttnOnlyTransformer, ModelConfig
+
+torch.manual_seed(0)
+# A small random (untrained) model with the package's default initialisation.
+cfg = ModelConfig(d_vocab=61, n_ctx=32, d_model=32, n_heads=4, d_head=8, n_layers=2, seed=0)
+model = AttnOnlyTransformer(cfg).eval()
+tokens = torch.randint(0, cfg.d_vocab, (2, 12))  # [batch=2, pos=12]
+print(cfg)
+print("tokens:", list(tokens.shape))
+
+# %% [markdown]
+# ## The model in one picture
+#
+# The residual stream starts as token embedding plus positional embedding. Each layer's heads
+# read the stream, and the layer adds what they write back into it. At the end, the unembedding
+# turns the stream into logits:
+#
+# $$x_0 = W_E[t] + W_{pos}[p], \qquad x_{l+1} = x_l + \sum_h \mathrm{head}_{l,h}(x_l) + b_O^{(l)}, \qquad \text{logits} = x_L W_U + b_U$$
+#
+# Weights, in TransformerLens shapes: `W_E [d_vocab, d_model]`, `W_pos [n_ctx, d_model]`,
+# `W_Q, W_K, W_V [n_layers, n_heads, d_model, d_head]`, `b_Q, b_K, b_V [n_layers, n_heads, d_head]`,
+# `W_O [n_layers, n_heads, d_head, d_model]`, `b_O [n_layers, d_model]`, `W_U [d_model, d_vocab]`,
+# `b_U [d_vocab]`. They are attributes of `model` (`model.W_E`, `model.W_Q[layer]`, …).
+
+# %% [markdown]
+# ## Exercise 1 — Token embedding (1 point, ★, 3 min)
+#
+# **Goal:** turn token ids into vectors. Row `t` of `W_E` is the embedding of token `t`.
+#
+# - in: `tokens [batch, pos]` (integers), `W_E [d_vocab, d_model]`
+# - out: `[batch, pos, d_model]`
+#
+# One line. A correct answer on our `tokens` has shape `[2, 12, 32]`.
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_embed_code"}
+def embed(tokens: torch.Tensor, W_E: torch.Tensor) -> torch.Tensor:
+    """Token embeddings [batch, pos, d_model]."""
+    ### BEGIN SOLUTION
+    return W_E[tokens]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_embed", "points": 1}
+checks.check_embed(embed)
+print("embedding of our tokens:", list(embed(tokens, model.W_E).shape))
+### BEGIN HIDDEN TESTS
+for seed in (101, 102, 103):
+    checks.compare_with_reference("embed", embed, seed=seed, batch=3, n_pos=9, d_vocab=40, d_model=12)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 2 — Positional embedding (1 point, ★, 5 min)
+#
+# **Goal:** the attention-only model knows *where* a token is only through `W_pos`: row `p` is
+# added at position `p`, whatever the token. Return it for every sequence of the batch.
+#
+# - in: `tokens [batch, pos]` (only its shape matters), `W_pos [n_ctx, d_model]`
+# - out: `[batch, pos, d_model]`; every sequence of the batch gets the same rows `W_pos[0], …, W_pos[pos-1]`.
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_pos_embed_code"}
+def pos_embed(tokens: torch.Tensor, W_pos: torch.Tensor) -> torch.Tensor:
+    """Positional embeddings [batch, pos, d_model]."""
+    ### BEGIN SOLUTION
+    batch, n_pos = tokens.shape
+    return W_pos[:n_pos].unsqueeze(0).expand(batch, n_pos, W_pos.shape[1])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_pos_embed", "points": 1}
+checks.check_pos_embed(pos_embed)
+### BEGIN HIDDEN TESTS
+for seed in (201, 202, 203):
+    checks.compare_with_reference("pos_embed", pos_embed, seed=seed, batch=4, n_pos=7, n_ctx=15, d_model=10)
+checks.compare_with_reference("pos_embed", pos_embed, seed=204, batch=1, n_pos=15, n_ctx=15, d_model=10)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 3 — One head's attention scores (2 points, ★★, 10 min)
+#
+# **Goal:** a head compares every query position with every key position. With
+# $q = x W_Q + b_Q$ and $k = x W_K + b_K$, the score of query position $i$ for key position $j$ is
+#
+# $$\text{score}[i, j] = \frac{q_i \cdot k_j}{\sqrt{d_{head}}}.$$
+#
+# - in: `x [batch, pos, d_model]`, `W_Q, W_K [d_model, d_head]`, `b_Q, b_K [d_head]`
+# - out: `[batch, q_pos, k_pos]`: rows are queries, columns keys. **No mask yet** (next exercise).
+#
+# Why the scale? Each entry of `q · k` is a sum of `d_head` products, so it grows like
+# `sqrt(d_head)`; dividing keeps the softmax away from saturation.
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_head_scores_code"}
+def head_attn_scores(x: torch.Tensor, W_Q: torch.Tensor, b_Q: torch.Tensor,
+                     W_K: torch.Tensor, b_K: torch.Tensor) -> torch.Tensor:
+    """Scaled attention scores [batch, q_pos, k_pos] of one head, before the causal mask."""
+    ### BEGIN SOLUTION
+    q = x @ W_Q + b_Q
+    k = x @ W_K + b_K
+    return q @ k.transpose(-1, -2) / math.sqrt(W_Q.shape[-1])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_head_scores", "points": 2}
+checks.check_head_attn_scores(head_attn_scores)
+### BEGIN HIDDEN TESTS
+for seed in (301, 302, 303):
+    checks.compare_with_reference("head_attn_scores", head_attn_scores, seed=seed, batch=3, n_pos=9, d_model=20, d_head=5)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 4 — The causal mask (1 point, ★, 5 min)
+#
+# **Goal:** a language model predicts the next token, so position $i$ may only look at positions
+# $j \le i$. Set every score with key after query ($j > i$) to `-inf`, and leave the others as
+# they are. Work on the last two axes, whatever comes before them (one head, or all heads).
+#
+# - in: `scores [..., q_pos, k_pos]`
+# - out: same shape; above the diagonal `-inf`, on and below it unchanged.
+#
+# Hint: `torch.triu(..., diagonal=1)` and `Tensor.masked_fill`.
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_causal_mask_code"}
+def apply_causal_mask(scores: torch.Tensor) -> torch.Tensor:
+    """scores [..., q_pos, k_pos] with -inf wherever k_pos > q_pos."""
+    ### BEGIN SOLUTION
+    n_q, n_k = scores.shape[-2:]
+    future = torch.ones(n_q, n_k, dtype=torch.bool, device=scores.device).triu(diagonal=1)
+    return scores.masked_fill(future, float("-inf"))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_causal_mask", "points": 1}
+checks.check_apply_causal_mask(apply_causal_mask)
+print(apply_causal_mask(torch.zeros(4, 4)))
+### BEGIN HIDDEN TESTS
+for seed in (401, 402):
+    checks.compare_with_reference("apply_causal_mask", apply_causal_mask, seed=seed, batch=3, n_pos=8)
+checks.compare_with_reference("apply_causal_mask", apply_causal_mask, seed=403, batch=2, n_pos=9, n_heads=3)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# You should see a 4×4 matrix with zeros on and below the diagonal and `-inf` above it.
+#
+# ## Exercise 5 — The attention pattern (2 points, ★, 5 min)
+#
+# **Goal:** turn scores into a probability distribution over the keys each query may see: mask,
+# then softmax over the **key** axis. (Why in that order? A softmax followed by zeroing would
+# leave rows that no longer sum to 1.)
+#
+# - in: `scores [..., q_pos, k_pos]` (scaled, unmasked)
+# - out: `pattern [..., q_pos, k_pos]`: every row sums to 1, zeros above the diagonal, and row 0
+#   is `[1, 0, 0, …]` (the first token can only attend to itself).
+#
+# You may call your `apply_causal_mask`.
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_pattern_code"}
+def attention_pattern(scores: torch.Tensor) -> torch.Tensor:
+    """Causal attention pattern [..., q_pos, k_pos]: every row a distribution over keys <= query."""
+    ### BEGIN SOLUTION
+    return apply_causal_mask(scores).softmax(dim=-1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_pattern", "points": 2}
+checks.check_attention_pattern(attention_pattern)
+### BEGIN HIDDEN TESTS
+for seed in (501, 502):
+    checks.compare_with_reference("attention_pattern", attention_pattern, seed=seed, batch=3, n_pos=10)
+checks.compare_with_reference("attention_pattern", attention_pattern, seed=503, batch=2, n_pos=7, n_heads=4)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Here is the pattern of head 0 of layer 0 of our random model on the first sequence. It is lower
+# triangular, and row 0 puts all its weight on position 0.
+
+# %%
+x0 = model.W_E[tokens] + model.W_pos[: tokens.shape[1]]
+with torch.no_grad():
+    demo_pattern = attention_pattern(head_attn_scores(x0, model.W_Q[0, 0], model.b_Q[0, 0], model.W_K[0, 0], model.b_K[0, 0]))
+plt.figure(figsize=(3.5, 3))
+plt.imshow(demo_pattern[0], cmap="Blues", vmin=0, vmax=1)
+plt.xlabel("key position")
+plt.ylabel("query position")
+plt.title("layer 0, head 0")
+plt.colorbar()
+plt.show()
+
+# %% [markdown]
+# ## Exercise 6 — Weighted values and output projection (2 points, ★★, 10 min)
+#
+# **Goal:** what one head writes into the residual stream. Each key position offers a value
+# $v_j = x_j W_V + b_V$; query position $i$ takes the average of the values weighted by its row
+# of the pattern, $z_i = \sum_j \text{pattern}[i, j]\, v_j$, and projects it back to the
+# residual stream with $W_O$: $z_i W_O$. (No `b_O` here: it belongs to the layer, not the head.)
+#
+# - in: `pattern [batch, q_pos, k_pos]`, `x [batch, pos, d_model]`, `W_V [d_model, d_head]`,
+#   `b_V [d_head]`, `W_O [d_head, d_model]`
+# - out: `[batch, q_pos, d_model]`
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_head_output_code"}
+def head_output(pattern: torch.Tensor, x: torch.Tensor, W_V: torch.Tensor, b_V: torch.Tensor,
+                W_O: torch.Tensor) -> torch.Tensor:
+    """What one head writes into the residual stream, [batch, q_pos, d_model]."""
+    ### BEGIN SOLUTION
+    v = x @ W_V + b_V
+    z = pattern @ v
+    return z @ W_O
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_head_output", "points": 2}
+checks.check_head_output(head_output)
+### BEGIN HIDDEN TESTS
+for seed in (601, 602, 603):
+    checks.compare_with_reference("head_output", head_output, seed=seed, batch=3, n_pos=8, d_model=14, d_head=6)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 7 — A multi-head attention layer (3 points, ★★★, 20 min)
+#
+# **Goal:** all heads of a layer at once. Every head has its own `W_Q[h], W_K[h], W_V[h], W_O[h]`
+# and biases; the layer's output is the **sum** of what the heads write, plus `b_O` (once).
+# Also return the pattern of every head, in TransformerLens's `hook_pattern` shape.
+#
+# - in: `x [batch, pos, d_model]`; `W_Q, W_K, W_V [n_heads, d_model, d_head]`;
+#   `b_Q, b_K, b_V [n_heads, d_head]`; `W_O [n_heads, d_head, d_model]`; `b_O [d_model]`
+# - out: `(attn_out [batch, pos, d_model], pattern [batch, n_heads, q_pos, k_pos])`
+#
+# A loop over heads that calls your earlier functions is a fine answer; `torch.einsum`
+# (e.g. `"bpd,hde->bhpe"`) does all heads in one go, as TransformerLens does.
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_attention_layer_code"}
+def attention_layer(x, W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O):
+    """(attn_out [batch, pos, d_model], pattern [batch, n_heads, q_pos, k_pos])."""
+    ### BEGIN SOLUTION
+    q = torch.einsum("bpd,hde->bhpe", x, W_Q) + b_Q[:, None, :]
+    k = torch.einsum("bpd,hde->bhpe", x, W_K) + b_K[:, None, :]
+    v = torch.einsum("bpd,hde->bhpe", x, W_V) + b_V[:, None, :]
+    scores = q @ k.transpose(-1, -2) / math.sqrt(W_Q.shape[-1])
+    pattern = attention_pattern(scores)
+    z = pattern @ v  # [batch, head, q_pos, d_head]
+    attn_out = torch.einsum("bhpe,hed->bpd", z, W_O) + b_O
+    return attn_out, pattern
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_attention_layer", "points": 3}
+checks.check_attention_layer(attention_layer)
+### BEGIN HIDDEN TESTS
+for seed in (701, 702, 703):
+    checks.compare_with_reference("attention_layer", attention_layer, seed=seed, batch=2, n_pos=9, d_model=12, n_heads=4, d_head=3)
+checks.compare_with_reference("attention_layer", attention_layer, seed=704, batch=1, n_pos=5, d_model=8, n_heads=1, d_head=8)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 8 — Unembedding (1 point, ★, 3 min)
+#
+# **Goal:** read the next-token logits off the final residual stream.
+#
+# - in: `resid [batch, pos, d_model]`, `W_U [d_model, d_vocab]`, `b_U [d_vocab]`
+# - out: `logits [batch, pos, d_vocab]` (logits, not probabilities)
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_unembed_code"}
+def unembed(resid: torch.Tensor, W_U: torch.Tensor, b_U: torch.Tensor) -> torch.Tensor:
+    """Logits [batch, pos, d_vocab]."""
+    ### BEGIN SOLUTION
+    return resid @ W_U + b_U
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_unembed", "points": 1}
+checks.check_unembed(unembed)
+### BEGIN HIDDEN TESTS
+for seed in (801, 802):
+    checks.compare_with_reference("unembed", unembed, seed=seed, batch=3, n_pos=6, d_model=10, d_vocab=21)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 9 — The residual stream through two layers (3 points, ★★, 15 min)
+#
+# **Goal:** the whole forward pass. Start the residual stream with token plus positional
+# embedding; for every layer, *add* the attention layer's output to the stream; unembed.
+# Read the weights from `model` (layer `l` uses `model.W_Q[l]`, `model.b_Q[l]`, …, `model.b_O[l]`;
+# `model.cfg.n_layers` layers). The model has no LayerNorm.
+#
+# - in: `tokens [batch, pos]`, `model` (an `AttnOnlyTransformer`)
+# - out: `(logits [batch, pos, d_vocab], patterns)` where `patterns` is a list with one
+#   `[batch, n_heads, q_pos, k_pos]` tensor per layer.
+#
+# The cell after the checks compares your logits with the reference model's.
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_forward_code"}
+def transformer_forward(tokens: torch.Tensor, model: AttnOnlyTransformer):
+    """(logits [batch, pos, d_vocab], [pattern of each layer [batch, n_heads, q_pos, k_pos]])."""
+    ### BEGIN SOLUTION
+    resid = embed(tokens, model.W_E) + pos_embed(tokens, model.W_pos)
+    patterns = []
+    for layer in range(model.cfg.n_layers):
+        attn_out, pattern = attention_layer(
+            resid,
+            model.W_Q[layer], model.b_Q[layer], model.W_K[layer], model.b_K[layer],
+            model.W_V[layer], model.b_V[layer], model.W_O[layer], model.b_O[layer],
+        )
+        resid = resid + attn_out
+        patterns.append(pattern)
+    return unembed(resid, model.W_U, model.b_U), patterns
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_forward", "points": 3}
+checks.check_transformer_forward(transformer_forward)
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("transformer_forward", transformer_forward, seed=901, batch=3, n_pos=10, n_layers=2, n_heads=3)
+checks.compare_with_reference("transformer_forward", transformer_forward, seed=902, batch=2, n_pos=6, n_layers=3)
+checks.compare_with_reference("transformer_forward", transformer_forward, seed=903, batch=1, n_pos=12, n_layers=1, n_heads=4)
+### END HIDDEN TESTS
+
+# %%
+with torch.no_grad():
+    my_logits, my_patterns = transformer_forward(tokens, model)
+    print("max |your logits - model(tokens)|:", (my_logits - model(tokens)).abs().max().item())
+
+# %% [markdown]
+# A value around `1e-6` or smaller means your transformer and the package's agree (float32 sums
+# in a different order differ in the last digits).
+#
+# ## Exercise 10 — Your weights in TransformerLens names (2 points, ★★, 10 min)
+#
+# **Goal:** TransformerLens stores a model's weights under standard names, one set of attention
+# weights per layer. Build that dictionary from `model`:
+#
+# | key | tensor | shape |
+# |---|---|---|
+# | `embed.W_E` | `model.W_E` | `[d_vocab, d_model]` |
+# | `pos_embed.W_pos` | `model.W_pos` | `[n_ctx, d_model]` |
+# | `blocks.{l}.attn.W_Q`, `.W_K`, `.W_V` | layer `l` of `model.W_Q` … | `[n_heads, d_model, d_head]` |
+# | `blocks.{l}.attn.W_O` | layer `l` of `model.W_O` | `[n_heads, d_head, d_model]` |
+# | `blocks.{l}.attn.b_Q`, `.b_K`, `.b_V` | layer `l` of `model.b_Q` … | `[n_heads, d_head]` |
+# | `blocks.{l}.attn.b_O` | layer `l` of `model.b_O` | `[d_model]` |
+# | `unembed.W_U`, `unembed.b_U` | `model.W_U`, `model.b_U` | `[d_model, d_vocab]`, `[d_vocab]` |
+#
+# - in: `model`; out: `dict[str, Tensor]` with exactly these keys (for every layer `l`).
+#
+# The next cell boots a TransformerLens 4 `TransformerBridge` with the same architecture and
+# loads your dictionary into it (importing TransformerLens takes a few seconds).
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_tl_state_dict_code"}
+def to_tl_state_dict(model: AttnOnlyTransformer) -> dict:
+    """The model's weights under TransformerLens names, one set of attention weights per layer."""
+    ### BEGIN SOLUTION
+    sd = {"embed.W_E": model.W_E, "pos_embed.W_pos": model.W_pos}
+    for layer in range(model.cfg.n_layers):
+        for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O"):
+            sd[f"blocks.{layer}.attn.{name}"] = getattr(model, name)[layer]
+    sd["unembed.W_U"] = model.W_U
+    sd["unembed.b_U"] = model.b_U
+    return {k: v.detach().clone() for k, v in sd.items()}
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_tl_state_dict", "points": 2}
+checks.check_to_tl_state_dict(to_tl_state_dict)
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("to_tl_state_dict", to_tl_state_dict, seed=1001, n_layers=3, n_heads=3)
+checks.compare_with_reference("to_tl_state_dict", to_tl_state_dict, seed=1002, n_layers=1)
+### END HIDDEN TESTS
+
+# %%
+from induction_course.functional import bridge_from_tl_state_dict  # boots the bridge, loads the dict
+
+try:
+    bridge = bridge_from_tl_state_dict(to_tl_state_dict(model), cfg)
+except Exception as err:  # so that the rest of the notebook still runs
+    print(f"Could not load your dictionary ({err}); using the reference conversion instead.")
+    from induction_course.tl_convert import to_bridge
+
+    bridge = to_bridge(model)
+print(type(bridge).__name__, "with", bridge.cfg.n_layers, "layers of", bridge.cfg.n_heads, "heads")
+
+# %% [markdown]
+# ## Exercise 11 — Logits and patterns from the bridge (2 points, ★★, 10 min)
+#
+# **Goal:** TransformerLens's way of looking inside a model. `bridge.run_with_cache(tokens)`
+# returns the logits and an `ActivationCache` holding every hooked activation under its hook name;
+# the pattern of layer `l` is `cache[f"blocks.{l}.attn.hook_pattern"]`, `[batch, n_heads, q_pos, k_pos]`.
+# Return the logits and the patterns of all layers stacked into one tensor.
+#
+# - in: `bridge` (a `TransformerBridge`), `tokens [batch, pos]`
+# - out: `(logits [batch, pos, d_vocab], patterns [n_layers, batch, n_heads, q_pos, k_pos])`
+#
+# The cell after the checks then shows that the bridge computes exactly what your
+# `transformer_forward` computes.
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_bridge_run_code"}
+def bridge_logits_and_patterns(bridge, tokens: torch.Tensor):
+    """(logits [batch, pos, d_vocab], patterns [n_layers, batch, n_heads, q_pos, k_pos])."""
+    ### BEGIN SOLUTION
+    logits, cache = bridge.run_with_cache(tokens)
+    patterns = torch.stack([cache[f"blocks.{layer}.attn.hook_pattern"] for layer in range(bridge.cfg.n_layers)])
+    return logits, patterns
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_bridge_run", "points": 2}
+checks.check_bridge_logits_and_patterns(bridge_logits_and_patterns)
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("bridge_logits_and_patterns", bridge_logits_and_patterns, seed=1101, batch=3, n_pos=9, n_layers=3)
+checks.compare_with_reference("bridge_logits_and_patterns", bridge_logits_and_patterns, seed=1102, batch=1, n_pos=5, n_layers=1, n_heads=3)
+### END HIDDEN TESTS
+
+# %%
+with torch.no_grad():
+    tl_logits, tl_patterns = bridge_logits_and_patterns(bridge, tokens)
+    my_logits, my_patterns = transformer_forward(tokens, model)
+print("max |logits difference|  :", (tl_logits - my_logits).abs().max().item())
+print("max |pattern difference| :", (tl_patterns - torch.stack(my_patterns)).abs().max().item())
+assert torch.allclose(tl_logits, my_logits, atol=1e-4), "your model and TransformerLens disagree on the logits"
+assert torch.allclose(tl_patterns, torch.stack(my_patterns), atol=1e-5), "your model and TransformerLens disagree on the patterns"
+print("Your transformer and TransformerLens compute the same function.")
+
+# %% [markdown]
+# Both differences should be tiny (below `1e-5`): your hand-built transformer *is* a
+# TransformerLens model.
+#
+# ## Reading circuits
+#
+# Elhage et al. (2021) read a head as two independent circuits:
+#
+# - the **QK circuit** `W_Q W_K^T` (`[d_model, d_model]`) decides *where* the head attends;
+# - the **OV circuit** `W_V W_O` (`[d_model, d_model]`) decides *what* it writes once it attends.
+#
+# TransformerLens gives both for every head as low-rank `FactoredMatrix` objects:
+# `bridge.QK[layer, head]` and `bridge.OV[layer, head]`. A `FactoredMatrix` keeps the product
+# `A @ B` unmultiplied (`.A`, `.B`, `.AB` for the full matrix, `.eigenvalues`, `.T`, …), and
+# multiplying it by a tensor on either side gives another `FactoredMatrix`.
+
+# %% [markdown]
+# ## Exercise 12 — The full OV circuit of a head (2 points, ★★, 10 min)
+#
+# **Goal:** sandwich the OV circuit between the embedding and the unembedding:
+# `W_E W_OV W_U` is `[d_vocab, d_vocab]`; row `i` is how the head changes the logits when it
+# attends to token `i`. A copying head (an induction head's job) has a large positive diagonal.
+#
+# - in: `bridge`, `layer`, `head` (ints)
+# - out: a `FactoredMatrix` of shape `[d_vocab, d_vocab]`
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_full_ov_code"}
+def full_ov_circuit(bridge, layer: int, head: int):
+    """W_E W_V W_O W_U of one head, as a FactoredMatrix [d_vocab, d_vocab]."""
+    ### BEGIN SOLUTION
+    return bridge.W_E @ bridge.OV[layer, head] @ bridge.W_U
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_full_ov", "points": 2}
+checks.check_full_ov_circuit(full_ov_circuit)
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("full_ov_circuit", full_ov_circuit, seed=1201, layer=0, head=2, n_heads=3, d_vocab=31)
+checks.compare_with_reference("full_ov_circuit", full_ov_circuit, seed=1202, layer=2, head=0, n_layers=3)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 13 — The positional QK circuit of a head (2 points, ★★, 10 min)
+#
+# **Goal:** how much does position `i` want to attend to position `j`, through the positional
+# embeddings alone? That is `W_pos W_Q W_K^T W_pos^T`, `[n_ctx, n_ctx]` (rows are query
+# positions, columns key positions; unscaled). A *previous-token head*, the first half of an
+# induction circuit, lights up the sub-diagonal `[i, i-1]` of this matrix.
+#
+# - in: `bridge`, `layer`, `head`
+# - out: a `FactoredMatrix` of shape `[n_ctx, n_ctx]`
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_pos_qk_code"}
+def pos_qk_circuit(bridge, layer: int, head: int):
+    """W_pos W_Q W_K^T W_pos^T of one head, as a FactoredMatrix [n_ctx (query), n_ctx (key)]."""
+    ### BEGIN SOLUTION
+    return bridge.W_pos @ bridge.QK[layer, head] @ bridge.W_pos.T
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_pos_qk", "points": 2}
+checks.check_pos_qk_circuit(pos_qk_circuit)
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("pos_qk_circuit", pos_qk_circuit, seed=1301, layer=1, head=0, n_heads=3, n_ctx=10)
+checks.compare_with_reference("pos_qk_circuit", pos_qk_circuit, seed=1302, layer=0, head=1)
+### END HIDDEN TESTS
+
+# %%
+with torch.no_grad():
+    ov = full_ov_circuit(bridge, 1, 0).AB
+    qk = pos_qk_circuit(bridge, 0, 0).AB
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
+axes[0].imshow(ov, cmap="RdBu", vmin=-ov.abs().max(), vmax=ov.abs().max())
+axes[0].set(title="full OV circuit, head 1.0", xlabel="output token", ylabel="attended token")
+axes[1].imshow(qk, cmap="RdBu", vmin=-qk.abs().max(), vmax=qk.abs().max())
+axes[1].set(title="positional QK circuit, head 0.0", xlabel="key position", ylabel="query position")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# In a random model neither picture shows what we will look for: no bright diagonal in the OV
+# circuit (copying), no sub-diagonal stripe in the positional QK circuit (attending to the
+# previous token); smooth blobs there come from how `W_pos` is initialised. In chapter 2 you
+# train the model and watch both appear.
+#
+# ## Exercise 14 — The copying score of an OV circuit (1 point, ★★, 10 min)
+#
+# **Goal:** summarise "does this head copy?" in one number. If the full OV circuit maps a token
+# to itself, it has large *positive* eigenvalues (vectors it sends to positive multiples of
+# themselves). Elhage et al. define
+#
+# $$\text{copying score} = \frac{\mathrm{Re}\left(\sum_i \lambda_i\right)}{\sum_i |\lambda_i|} \in [-1, 1],$$
+#
+# +1 for a pure copying head, −1 for a head that suppresses what it attends to.
+#
+# - in: `ov`, a square `FactoredMatrix` (its `.eigenvalues` are complex: the non-zero
+#   eigenvalues, computed cheaply from the small factor)
+# - out: a Python `float`
+
+# %% nbgrader={"solution": true, "grade_id": "ch1_ov_copying_code"}
+def ov_copying_score(ov) -> float:
+    """Re(sum of eigenvalues) / sum of |eigenvalues|, a float in [-1, 1]."""
+    ### BEGIN SOLUTION
+    eig = ov.eigenvalues
+    return float((eig.sum() / eig.abs().sum()).real)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch1_ov_copying", "points": 1}
+checks.check_ov_copying_score(ov_copying_score)
+### BEGIN HIDDEN TESTS
+for seed in (1401, 1402, 1403, 1404):
+    checks.compare_with_reference("ov_copying_score", ov_copying_score, seed=seed, d_vocab=29, d_head=5)
+### END HIDDEN TESTS
+
+# %%
+with torch.no_grad():
+    for layer in range(cfg.n_layers):
+        scores = [ov_copying_score(full_ov_circuit(bridge, layer, head)) for head in range(cfg.n_heads)]
+        print(f"layer {layer}: copying scores", " ".join(f"{s:+.2f}" for s in scores))
+
+# %% [markdown]
+# For a random model the scores scatter around 0. After training (chapter 2), the induction
+# heads of layer 1 score close to +1.
+#
+# ## What you built
+#
+# A two-layer attention-only transformer, from embeddings to logits, that computes exactly what
+# TransformerLens computes with the same weights; and the two lenses (QK and OV circuits) through
+# which we will recognise previous-token and induction heads. Next: train it.

@@ -1,0 +1,172 @@
+"""Shared fixtures.
+
+Grading fixtures (course machinery): the solution notebook of chapter 1 executed in-process,
+its grade cells, the wrong-answer catalogue, and one autograded class shared by the
+end-to-end grading tests (autograding runs a Jupyter kernel per notebook: ~15 s each).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CH1 = "01_build_transformer"
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def load_wrong_answers(chapter_tag: str = "ch01"):
+    """The catalogue module ``graders/wrong_answers/<chapter_tag>.py``."""
+    path = ROOT / "graders" / "wrong_answers" / f"{chapter_tag}.py"
+    name = f"_wrong_answers_{chapter_tag}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def tree_hashes(path: Path) -> dict[str, str]:
+    """sha256 of every file under ``path`` (or of ``path`` itself), with their modes."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return {
+        str(p.relative_to(path.parent if path.is_file() else path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        + f" {p.stat().st_mode:o}"
+        for p in files
+    }
+
+
+@pytest.fixture(scope="session")
+def ch1_solution_nb():
+    from induction_course.grading import notebook_from_script
+
+    return notebook_from_script(ROOT / "solutions" / CH1 / f"{CH1}.py")
+
+
+@pytest.fixture(scope="session")
+def ch1_grade_cells(ch1_solution_nb) -> dict[str, str]:
+    """grade_id -> source of every grade cell of the solution notebook (hidden tests included)."""
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in ch1_solution_nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
+
+
+@pytest.fixture(scope="session")
+def ch1_namespace(ch1_solution_nb) -> dict:
+    """The reference solution notebook, every code cell executed in one namespace (in-process)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns: dict = {"__name__": "__ch1_notebook__"}
+    for cell in ch1_solution_nb.cells:
+        if cell.cell_type == "code":
+            exec(compile(cell.source, f"<{CH1} cell {cell.get('id')}>", "exec"), ns)
+    plt.close("all")
+    return ns
+
+
+@pytest.fixture(scope="session")
+def wrong_answers_ch01():
+    return load_wrong_answers("ch01")
+
+
+# ------------------------------------------------------------------ an autograded class
+WRONG_PATTERN_CELL = '''def attention_pattern(scores):
+    """Softmax over the wrong axis: a classic."""
+    return apply_causal_mask(scores).softmax(dim=-2)
+'''
+
+
+def make_class(folder: Path) -> dict[str, str]:
+    """Write a class of submissions of chapter 1 into ``folder`` (one file per student).
+
+    Returns ``student -> what it is``. Three real notebooks (reference, untouched release, one
+    wrong answer) and every kind of bad input.
+    """
+    import nbformat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    solution = ROOT / "solutions" / CH1 / f"{CH1}.ipynb"
+    release = ROOT / "chapters" / CH1 / f"{CH1}.ipynb"
+    shutil.copyfile(solution, folder / "alice.ipynb")
+    shutil.copyfile(release, folder / "bob.ipynb")
+    nb = nbformat.read(solution, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "ch1_pattern_code":
+            cell.source = WRONG_PATTERN_CELL
+    nbformat.write(nb, folder / "carol.ipynb")
+    # not valid JSON: a truncated download
+    (folder / "dave.ipynb").write_bytes(solution.read_bytes()[:700])
+    # not a notebook at all
+    (folder / "erin.pdf").write_bytes(b"%PDF-1.4 not a notebook\n")
+    # JSON, but not a notebook
+    (folder / "frank.ipynb").write_text(json.dumps({"answer": 42}))
+    # a notebook of another chapter
+    other = nbformat.read(release, as_version=4)
+    other.metadata["induction_course"] = {"chapter": "02_train_and_find"}
+    for cell in other.cells:
+        meta = cell.metadata.get("nbgrader")
+        if meta:
+            meta["grade_id"] = meta["grade_id"].replace("ch1_", "ch2_")
+            cell["id"] = meta["grade_id"]
+    nbformat.write(other, folder / "gina.ipynb")
+    # a valid notebook that is not from this course
+    plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")])
+    nbformat.write(plain, folder / "hank.ipynb")
+    return {
+        "alice": "reference", "bob": "release", "carol": "wrong pattern", "dave": "truncated",
+        "erin": "pdf", "frank": "json", "gina": "other chapter", "hank": "plain notebook",
+    }
+
+
+def folder_of_folders_zip(flat: Path, zpath: Path) -> None:
+    """The same class as an LMS export: a zip with one folder per student."""
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in sorted(flat.iterdir()):
+            # LMS exports often rename the file; keep the student in the folder name
+            zf.write(f, f"{f.stem}/{f.stem}_submission{f.suffix}")
+
+
+@pytest.fixture(scope="session")
+def graded_class(tmp_path_factory):
+    """Grade the class twice: as a folder of notebooks, then as a zip of per-student folders."""
+    import csv
+
+    from induction_course.grading import grade
+
+    base = tmp_path_factory.mktemp("class")
+    flat = base / "flat"
+    kinds = make_class(flat)
+    zpath = base / "export.zip"
+    folder_of_folders_zip(flat, zpath)
+    before = {"flat": tree_hashes(flat), "zip": tree_hashes(zpath)}
+    out1, out2 = base / "out_flat", base / "out_zip"
+    res1 = grade(CH1, flat, out1, root=ROOT, quiet=True)
+    res2 = grade(CH1, zpath, out2, root=ROOT, quiet=True)
+    after = {"flat": tree_hashes(flat), "zip": tree_hashes(zpath)}
+
+    def rows(out):
+        with open(out / "grades.csv", newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    return {
+        "kinds": kinds, "flat": flat, "zip": zpath, "out1": out1, "out2": out2,
+        "res1": res1, "res2": res2, "rows1": rows(out1), "rows2": rows(out2),
+        "before": before, "after": after,
+    }
