@@ -198,8 +198,12 @@ class AttnOnlyTransformer(nn.Module):
         tokens: torch.Tensor,
         hooks: Iterable[tuple[str | Callable[[str], bool], HookFn]] = (),
         cache: dict[str, torch.Tensor] | None = None,
+        pos_offset: int = 0,
     ) -> torch.Tensor:
         """Logits ``[batch, pos, d_vocab]`` for ``tokens [batch, pos]``.
+
+        ``pos_offset`` shifts the positions (training places short synthetic sequences at
+        random offsets so every row of ``W_pos`` learns from them; analysis leaves it at 0).
 
         ``hooks`` is a list of ``(name or name-filter, fn)``; ``fn(activation, hook)`` may return
         a replacement. When ``cache`` is a dict, every activation is stored in it (detached).
@@ -209,8 +213,11 @@ class AttnOnlyTransformer(nn.Module):
         if tokens.dim() != 2:
             raise ValueError(f"tokens must be [batch, pos], got shape {tuple(tokens.shape)}")
         n_pos = tokens.shape[1]
-        if n_pos > self.cfg.n_ctx:
-            raise ValueError(f"sequence of {n_pos} tokens is longer than n_ctx={self.cfg.n_ctx}")
+        if pos_offset < 0 or n_pos + pos_offset > self.cfg.n_ctx:
+            raise ValueError(
+                f"sequence of {n_pos} tokens (at position offset {pos_offset}) is longer than "
+                f"n_ctx={self.cfg.n_ctx}"
+            )
         if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.cfg.d_vocab):
             raise ValueError(
                 f"token ids must lie in [0, {self.cfg.d_vocab}); got range "
@@ -229,10 +236,10 @@ class AttnOnlyTransformer(nn.Module):
             return x
 
         if not hooks and cache is None:
-            return self._fast_forward(tokens)
+            return self._fast_forward(tokens, pos_offset)
 
         embed = hp("hook_embed", self.W_E[tokens])
-        pos = hp("hook_pos_embed", self.W_pos[:n_pos].unsqueeze(0).expand_as(embed))
+        pos = hp("hook_pos_embed", self.W_pos[pos_offset : pos_offset + n_pos].unsqueeze(0).expand_as(embed))
         resid = embed + pos
         mask = self.causal_mask[:n_pos, :n_pos]
         for layer in range(self.cfg.n_layers):
@@ -259,12 +266,12 @@ class AttnOnlyTransformer(nn.Module):
         resid = hp("ln_final.hook_normalized", resid)
         return resid @ self.W_U + self.b_U
 
-    def _fast_forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def _fast_forward(self, tokens: torch.Tensor, pos_offset: int = 0) -> torch.Tensor:
         """The same function as the hooked path, with fused kernels: this is what training runs."""
         cfg = self.cfg
         B, P = tokens.shape
         L, H, D, Dh = cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.d_head
-        resid = self.W_E[tokens] + self.W_pos[:P]
+        resid = self.W_E[tokens] + self.W_pos[pos_offset : pos_offset + P]
         for layer in range(L):
             x = resid
             if cfg.normalization == "LN":

@@ -1,0 +1,218 @@
+"""The main job's report: which heads are previous-token and induction heads, the paper's
+scores, the ablations that make it causal, plots over training, and one HTML page."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from induction_course import ablation, checkpoints, metrics, plots
+from induction_course.curves import bump_window
+from induction_course.data import load_corpus, sample_windows
+from induction_course.evaluation import induction_formed
+from induction_course.probes import repeated_random_tokens
+
+THRESHOLD = 0.4  # score above which a head is called a previous-token / induction head
+
+
+@dataclass
+class Report:
+    text: str
+    html_path: Path
+    data: dict = field(default_factory=dict)
+
+
+def _fmt_row(cells, widths):
+    return "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))
+
+
+@torch.no_grad()
+def analyse(model, corpus, seed: int = 0) -> dict:
+    """Every number of the report, for one model. Seeded, so the same model gives the same report."""
+    cfg = model.cfg
+    pool = corpus.token_pool()
+    seg_len = min(25, (cfg.n_ctx - 1) // 4)
+    probe = repeated_random_tokens(10, seg_len, 4, pool, corpus.bos, seed)
+    text = sample_windows(corpus.heldout, 16, cfg.n_ctx, corpus.bos, torch.Generator().manual_seed(seed))
+    scores = metrics.head_scores(model, probe)
+    scores["copying_eigen"] = metrics.eigenvalue_copying_score(model, pool)
+    scores["copying_logit"] = metrics.copying_score(model, pool, seed=seed)
+    scores["ov_top1"] = metrics.ov_top1_copying_accuracy(model, pool)
+    classes = metrics.classify_heads(scores, threshold=THRESHOLD)
+    comp = metrics.composition_scores(model)
+    baseline = metrics.composition_baseline(cfg, n_samples=100, seed=seed)
+
+    induction = classes["induction"]
+    previous = classes["previous_token"]
+    named = set(induction) | set(previous)
+    experiments = []
+
+    def run(label, heads, kind="zero"):
+        if not heads:
+            return
+        eff = ablation.ablation_effects(model, heads, probe, text, kind=kind, seg_len=seg_len)
+        experiments.append({"label": label, "kind": kind, "heads": [list(h) for h in heads],
+                            "delta_probe_loss": eff.delta_probe_loss, "delta_icl_score": eff.delta_icl_score,
+                            "clean_probe_loss": eff.clean_probe_loss, "clean_icl_score": eff.clean_icl_score})
+
+    run("induction heads, zero-ablated", induction, "zero")
+    run("induction heads, mean-ablated", induction, "mean")
+    run("induction heads, induction stripe knocked out", induction, "knockout")
+    run("previous-token heads, zero-ablated", previous, "zero")
+    run("previous-token heads, pattern-preserving", previous, "pattern_preserving")
+    n_control = max(1, len(induction))
+    control = ablation.random_head_control(model, probe, n_control, exclude=sorted(named), seed=seed)
+    run(f"random control ({n_control} head(s) that are neither)", control.heads, "zero")
+    table = ablation.single_head_ablation_table(model, probe, text, kind="zero", seg_len=seg_len)
+    rep = metrics.repeated_token_losses(model, probe, seg_len)
+    return {
+        "probe": probe,
+        "scores": scores,
+        "classes": classes,
+        "composition": comp,
+        "composition_baseline": (baseline.mean, baseline.std),
+        "experiments": experiments,
+        "single_head_table": table,
+        "loss_first_repeat": rep.first,
+        "loss_later_repeats": rep.later,
+        "icl_score": metrics.icl_score(model, text),
+    }
+
+
+def _head_table(a: dict, cfg) -> str:
+    s = a["scores"]
+    cols = [("prev", "previous_token"), ("prefix", "prefix_matching"), ("dup", "duplicate_token"),
+            ("curr", "current_token"), ("first", "first_token"), ("copy-eig", "copying_eigen"),
+            ("copy-logit", "copying_logit"), ("OV top-1", "ov_top1")]
+    widths = [5] + [max(8, len(c[0])) for c in cols] + [16]
+    lines = [_fmt_row(["head"] + [c[0] for c in cols] + ["role"], widths)]
+    prev, ind = set(a["classes"]["previous_token"]), set(a["classes"]["induction"])
+    for layer in range(cfg.n_layers):
+        for head in range(cfg.n_heads):
+            role = "induction" if (layer, head) in ind else "previous-token" if (layer, head) in prev else ""
+            vals = [f"{float(s[k][layer, head]):.2f}" for _, k in cols]
+            lines.append(_fmt_row([f"{layer}.{head}"] + vals + [role], widths))
+    return "\n".join(lines)
+
+
+def _composition_text(a: dict, cfg) -> str:
+    mean, std = a["composition_baseline"]
+    lines = [f"composition scores, layer-1 head (rows) x layer-0 head (cols); random baseline {mean:.3f} +- {std:.3f}"]
+    for kind in ("K", "Q", "V"):
+        m = a["composition"][kind]
+        lines.append(f"  {kind}: " + " | ".join(" ".join(f"{float(x):.2f}" for x in row) for row in m))
+    return "\n".join(lines)
+
+
+def _experiments_text(a: dict) -> str:
+    widths = [52, 18, 16]
+    lines = [_fmt_row(["ablation", "d loss (repeats)", "d ICL score"], widths)]
+    for e in a["experiments"]:
+        heads = ",".join(f"{h[0]}.{h[1]}" for h in e["heads"])
+        lines.append(_fmt_row([f"{e['label']} [{heads}]"[:52], f"{e['delta_probe_loss']:+.3f}", f"{e['delta_icl_score']:+.3f}"], widths))
+    return "\n".join(lines)
+
+
+def build_report(run_dir, out_dir: Path, device: str | None = None, seed: int = 0) -> Report:
+    run = checkpoints.resolve_run_dir(run_dir)
+    config = checkpoints.load_config(run)
+    model = checkpoints.load_model(run, device=None)
+    history = checkpoints.load_history(run)
+    tokens_per_step, losses = checkpoints.load_train_losses(run)
+    corpus = load_corpus()
+    if config.get("corpus_fingerprint") and config["corpus_fingerprint"] != corpus.fingerprint:
+        print(f"note: this run was trained on a corpus with fingerprint {config['corpus_fingerprint']}, "
+              f"this interpreter's corpus is {corpus.fingerprint} (another Python version?); "
+              "held-out text differs slightly")
+    a = analyse(model, corpus, seed=seed)
+    cfg = model.cfg
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figs = {}
+    figs["loss_curve"] = "loss_curve.png"
+    plots.loss_curve(losses, tokens_per_step, history, out_dir / figs["loss_curve"])
+    figs["scores_over_training"] = "scores_over_training.png"
+    plots.scores_over_training(history, out_dir / figs["scores_over_training"])
+    _, cache = model.run_with_cache(a["probe"][:1])
+    s = a["scores"]
+    prev_head = int(s["previous_token"][0].argmax())
+    ind_head = int(s["prefix_matching"][-1].argmax())
+    n_show = min(a["probe"].shape[1], 1 + 2 * min(25, (cfg.n_ctx - 1) // 4))
+    pats = torch.stack([
+        cache["blocks.0.attn.hook_pattern"][0, prev_head, :n_show, :n_show],
+        cache[f"blocks.{cfg.n_layers - 1}.attn.hook_pattern"][0, ind_head, :n_show, :n_show],
+    ])
+    labels = ["BOS"] + [str(int(t)) for t in a["probe"][0, 1:n_show]]
+    figs["attention_patterns"] = "attention_patterns.png"
+    plots.attention_patterns(pats, labels, [f"head 0.{prev_head} (previous-token)", f"head {cfg.n_layers - 1}.{ind_head} (induction)"],
+                             out_dir / figs["attention_patterns"])
+    figs["ablation_table"] = "single_head_ablation.png"
+    plots.head_heatmap(a["single_head_table"]["delta_probe_loss"], "zero-ablating one head: change in loss on repeated tokens",
+                       out_dir / figs["ablation_table"])
+    figs["k_composition"] = "k_composition.png"
+    plots.head_heatmap(a["composition"]["K"], "K-composition (rows: layer-1 heads, cols: layer-0 heads)",
+                       out_dir / figs["k_composition"], xlabel="layer-0 head", ylabel="layer-1 head")
+
+    formed = next((h for h in history if induction_formed(h)), None)
+    lo, hi = bump_window(history) if len(history) >= 2 else (0, 0)
+    summary = [
+        f"model: {cfg.n_layers} layers x {cfg.n_heads} heads, d_model={cfg.d_model}, d_head={cfg.d_head}, "
+        f"n_ctx={cfg.n_ctx}, vocab={cfg.d_vocab}, normalization={cfg.normalization}",
+        f"checkpoints: {run} ({len(history)} checkpoints, {history[-1]['tokens']:,} training tokens)",
+        f"induction bump: between step {lo} and {hi} "
+        f"({lo * tokens_per_step:,}-{hi * tokens_per_step:,} tokens)",
+        ("induction formed (prefix-matching >= 0.5, previous-token >= 0.5, later-repeat loss < half the first) "
+         f"at step {formed['step']} ({formed['tokens']:,} tokens, {formed['seconds']:.0f} s into training)")
+        if formed else "induction criterion not met at any checkpoint",
+        f"loss on repeated random tokens: first copy {a['loss_first_repeat']:.2f}, later copies {a['loss_later_repeats']:.2f}",
+        f"in-context-learning score (held-out text, loss at token {metrics.icl_positions(cfg.n_ctx)[1]} minus token "
+        f"{metrics.icl_positions(cfg.n_ctx)[0]}; the paper uses 500 and 50 on longer contexts): {a['icl_score']:+.3f}",
+        f"previous-token heads: {', '.join(f'{l}.{h}' for l, h in a['classes']['previous_token']) or 'none'}; "
+        f"induction heads: {', '.join(f'{l}.{h}' for l, h in a['classes']['induction']) or 'none'} (threshold {THRESHOLD})",
+    ]
+    text = "\n".join(summary + ["", "HEADS (paper's probe: 25 random tokens x 4 repeats after BOS, 10 examples)",
+                                _head_table(a, cfg), "", _composition_text(a, cfg), "", "ABLATIONS", _experiments_text(a)])
+    data = {
+        "scores": {k: v.tolist() for k, v in s.items()},
+        "classes": {k: [list(h) for h in v] for k, v in a["classes"].items()},
+        "composition": {k: v.tolist() for k, v in a["composition"].items()},
+        "composition_baseline": list(a["composition_baseline"]),
+        "experiments": a["experiments"],
+        "icl_score": a["icl_score"],
+        "loss_first_repeat": a["loss_first_repeat"],
+        "loss_later_repeats": a["loss_later_repeats"],
+    }
+    (out_dir / "report.json").write_text(json.dumps(data, indent=1))
+    (out_dir / "report.txt").write_text(text + "\n")
+    html_path = out_dir / "index.html"
+    html_path.write_text(_html(text, figs))
+    return Report(text=text, html_path=html_path, data=data)
+
+
+def _html(text: str, figs: dict) -> str:
+    captions = {
+        "loss_curve": "Training loss and the losses on random repeated tokens; the shaded band is the bump.",
+        "scores_over_training": "Head scores and the in-context-learning score over training.",
+        "attention_patterns": "Attention on a repeated random sequence: the previous-token head's off-diagonal and the induction head's stripe.",
+        "ablation_table": "Effect of zero-ablating each head alone on the loss on repeated tokens.",
+        "k_composition": "K-composition between layer-1 and layer-0 heads.",
+    }
+    imgs = "\n".join(
+        f'<figure><img src="{html.escape(f)}" alt="{html.escape(k)}"><figcaption>{html.escape(captions.get(k, k))}</figcaption></figure>'
+        for k, f in figs.items()
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Induction heads report</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
+pre{{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:13px}} img{{max-width:100%}}
+figure{{margin:1.5em 0}} figcaption{{color:#555;font-size:14px}}</style></head>
+<body><h1>Induction heads in a two-layer attention-only transformer</h1>
+<pre>{html.escape(text)}</pre>
+{imgs}
+</body></html>
+"""
