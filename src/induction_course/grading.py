@@ -22,6 +22,7 @@ notebooks execute in the ``python3`` kernel of this environment.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import filecmp
 import html
@@ -48,6 +49,7 @@ __all__ = [
     "release",
 ]
 
+COURSE_ID = "induction-heads"  # the gradebook's course id in every temporary course folder
 NBGRADER_DEFAULTS = {"grade": False, "solution": False, "task": False, "schema_version": 3}
 _SCRIPT_HEADER = re.compile(r"\A# ---\s*\n# jupyter:", re.M)
 
@@ -178,6 +180,7 @@ def _write_course_config(course: Path, root: Path) -> None:
 c = get_config()
 load_subconfig({str(Path(root) / 'graders' / 'nbgrader_config.py')!r})
 c.CourseDirectory.root = {str(course)!r}
+c.CourseDirectory.course_id = {COURSE_ID!r}
 c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
@@ -307,17 +310,22 @@ def _grade_ids(nb_json: dict) -> set[str]:
     return ids
 
 
+def _source_notebook(root: Path, chapter: str):
+    """The reference notebook of a chapter: from its percent script if it has one."""
+    nb_path = Path(root) / "solutions" / chapter / f"{chapter}.ipynb"
+    script = nb_path.with_suffix(".py")
+    if _is_notebook_script(script):
+        return notebook_from_script(script)
+    import nbformat
+
+    return nbformat.read(nb_path, as_version=4)
+
+
 def _chapter_grade_ids(root: Path) -> dict[str, set[str]]:
     out = {}
     for ch in list_chapters(root):
-        nb_path = Path(root) / "solutions" / ch / f"{ch}.ipynb"
-        script = nb_path.with_suffix(".py")
-        nb = notebook_from_script(script) if _is_notebook_script(script) else None
-        if nb is None and nb_path.exists():
-            import nbformat
-
-            nb = nbformat.read(nb_path, as_version=4)
-        out[ch] = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata} if nb else set()
+        nb = _source_notebook(root, ch)
+        out[ch] = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata}
     return out
 
 
@@ -355,10 +363,18 @@ def _load_submission(path: Path, chapter: str, chapter_ids: dict[str, set[str]])
     return nb, None
 
 
-def _safe_extract(zpath: Path, dest: Path) -> None:
+def _safe_extract(zpath: Path, dest: Path) -> list[tuple[str, str]]:
+    """Extract a zip below ``dest`` only (no absolute paths, no ``..``, no ``__MACOSX``).
+
+    Returns ``(member, error)`` for members that could not be read (a damaged export); an
+    unreadable zip as a whole raises :class:`GradingError`.
+    """
+    import zlib
+
+    damaged: list[tuple[str, str]] = []
     try:
         zf = zipfile.ZipFile(zpath)
-    except zipfile.BadZipFile as err:
+    except (zipfile.BadZipFile, OSError) as err:
         raise GradingError(f"{zpath} is not a readable zip file ({err})") from err
     with zf:
         for info in zf.infolist():
@@ -371,8 +387,13 @@ def _safe_extract(zpath: Path, dest: Path) -> None:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+            try:
+                with zf.open(info) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as err:
+                target.unlink(missing_ok=True)
+                damaged.append(("/".join(parts), str(err) or type(err).__name__))
+    return damaged
 
 
 def _hidden(p: Path) -> bool:
@@ -491,26 +512,39 @@ def grade(
             if folder.exists():
                 shutil.rmtree(folder)
             folder.mkdir()
-            _safe_extract(submissions, folder)
+            damaged = _safe_extract(submissions, folder)
             entries = [p for p in folder.iterdir() if not _hidden(p)]
             if len(entries) == 1 and entries[0].is_dir() and entries[0].name == submissions.stem:
                 folder = entries[0]  # the zip of a folder: its content is the class
+                damaged = [(m.split("/", 1)[1], e) for m, e in damaged if "/" in m]
         else:
-            folder = submissions
+            folder, damaged = submissions, []
         chapter_ids = _chapter_grade_ids(root)
         subs = _collect(folder, chapter, chapter_ids)
+        known = {s.student for s in subs}
+        for member, err in damaged:
+            first = member.split("/", 1)[0]
+            student = first if "/" in member else Path(first).stem
+            problem = f"{member} could not be extracted from the zip ({err})"
+            if student in known:
+                subs.append(Submission(student, member, problem=problem + "; ignored", ignored=True))
+            else:
+                known.add(student)
+                subs.append(Submission(student, member, problem=problem))
+        _assign_ids([s for s in subs if not s.ignored])
+        subs.sort(key=lambda s: (s.ignored, s.student))
 
         # 2. a fresh nbgrader course with this chapter's assignment in its gradebook
         course = work / "course"
         if course.exists():
             shutil.rmtree(course)
-        _prepare_course(root, chapter, course, log=log)
-        source_nb = nbformat.read(course / "source" / chapter / f"{chapter}.ipynb", as_version=4)
-        exercises = _grade_cells(source_nb)
+        exercises = _grade_cells(_source_notebook(root, chapter))
         result = GradeResult(chapter, exercises, out=out)
         max_points = result.max_points
 
         graded = [s for s in subs if s.problem is None and s.notebook is not None]
+        if graded:  # a class of bad files only needs no nbgrader at all
+            _prepare_course(root, chapter, course, log=log)
         for s in graded:
             dest = course / "submitted" / s.nbgrader_id / chapter
             dest.mkdir(parents=True)
@@ -526,7 +560,8 @@ def grade(
         from nbgrader.api import Gradebook, MissingEntry
 
         scores: dict[str, dict[str, float]] = {}
-        with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "induction-heads") as gb:
+        with contextlib.ExitStack() as stack:
+            gb = stack.enter_context(Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID)) if graded else None
             for s in graded:
                 autograded = course / "autograded" / s.nbgrader_id / chapter / f"{chapter}.ipynb"
                 if not autograded.exists():
