@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,13 +196,16 @@ def _nbgrader(course: Path, *args: str, log: Path | None = None, check: bool = T
     env = dict(os.environ)
     env.setdefault("PYTHONHASHSEED", "0")
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "nbgrader", *args],
         cwd=course, env=env, capture_output=True, text=True,
     )
+    seconds = time.perf_counter() - start
     if log is not None:
         with open(log, "a", encoding="utf-8") as fh:
-            fh.write(f"$ nbgrader {' '.join(args)}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}\n")
+            fh.write(f"$ nbgrader {' '.join(args)}  (exit {proc.returncode}, {seconds:.1f} s)\n"
+                     f"{proc.stdout}{proc.stderr}\n")
     if check and proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise GradingError(f"nbgrader {args[0]} failed (exit {proc.returncode}):\n{tail}")
@@ -491,6 +495,8 @@ def grade(
     if not submissions.exists():
         raise GradingError(f"submissions not found: {submissions}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GradingError(f"--out {out} exists and is not a folder")
     sub_abs, out_abs = submissions.resolve(), out.resolve()
     if submissions.is_dir() and (out_abs == sub_abs or sub_abs in out_abs.parents):
         raise GradingError(f"--out {out} is inside the submissions folder; choose a folder outside it")
