@@ -55,7 +55,7 @@ def transformer_lens_config(cfg: ModelConfig) -> dict:
     }
 
 
-def prepare_run_dir(out: Path, mcfg: ModelConfig, tcfg, corpus) -> None:
+def prepare_run_dir(out: Path, mcfg: ModelConfig, tcfg, corpus, eval_set=None) -> None:
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     for old in (out / "checkpoints").glob("step_*"):
         old.unlink()
@@ -65,9 +65,14 @@ def prepare_run_dir(out: Path, mcfg: ModelConfig, tcfg, corpus) -> None:
         "training": asdict(tcfg),
         "corpus_fingerprint": corpus.fingerprint,
         "bos": corpus.bos,
+        # Stored so analysis of a run never depends on the interpreter's corpus again.
+        "token_pool": corpus.token_pool().tolist(),
         "format": "induction-course checkpoint v1 (TransformerLens property names)",
     }
     (out / "config.json").write_text(json.dumps(config, indent=1))
+    if eval_set is not None:
+        save_file({"probe": eval_set.probe.contiguous(), "text": eval_set.text.contiguous()}, str(out / "eval_set.safetensors"),
+                  metadata={"seg_len": str(eval_set.seg_len), "bos": str(eval_set.bos)})
     tok = data_dir() / "tokenizer.json"
     if tok.is_file() and tok.resolve() != (out / "tokenizer.json").resolve():
         shutil.copyfile(tok, out / "tokenizer.json")
@@ -128,6 +133,23 @@ def load_model(run_dir: Path | str | None = None, step: int | None = None, devic
     if device:
         model = model.to(device)
     return model.eval()
+
+
+def load_eval_set(run_dir: Path | str | None = None):
+    """The fixed evaluation set a run was measured on (probe and held-out text windows)."""
+    from safetensors import safe_open
+
+    from induction_course.evaluation import EvalSet
+
+    run = resolve_run_dir(run_dir)
+    path = run / "eval_set.safetensors"
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata()
+        return EvalSet(probe=tensors["probe"], text=tensors["text"], seg_len=int(meta["seg_len"]), bos=int(meta["bos"]))
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path} is missing or not a valid evaluation set ({exc})") from None
 
 
 def load_history(run_dir: Path | str | None = None) -> list[dict]:

@@ -53,7 +53,7 @@ def corpus_texts(split: str) -> tuple[str, ...]:
     return tuple(texts)
 
 
-def train_tokenizer(vocab_size: int = 1024):
+def train_tokenizer(vocab_size: int = 300):
     """Train the byte-level BPE on the training split (run once; the result is shipped)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 

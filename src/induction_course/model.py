@@ -73,13 +73,22 @@ class ModelConfig:
 
 
 def sinusoidal_positions(n_ctx: int, d_model: int) -> torch.Tensor:
-    """``[n_ctx, d_model]`` table with unit-amplitude sin/cos pairs at geometric frequencies."""
+    """``[n_ctx, d_model]`` table of unit-amplitude (sin, cos) pairs.
+
+    Frequencies run geometrically from pi (neighbours in opposite phase) down to pi / n_ctx
+    (one half-turn over the context). Vaswani et al.'s base-10000 table has a single pair
+    faster than 1 rad/position in 64 dimensions, so neighbouring positions look alike and a
+    sharp previous-token head needs large weights; with this spread, "one position back" is a
+    low-rank rotation that a 16-dimensional head can express.
+    """
+    n_freq = (d_model + 1) // 2
     pos = torch.arange(n_ctx, dtype=torch.float32)[:, None]
-    freqs = torch.exp(-math.log(10_000.0) * torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)
-    table = torch.zeros(n_ctx, d_model)
+    ratio = torch.arange(n_freq, dtype=torch.float32) / max(n_freq - 1, 1)
+    freqs = math.pi * torch.exp(-math.log(max(n_ctx, 2)) * ratio)
+    table = torch.zeros(n_ctx, 2 * n_freq)
     table[:, 0::2] = torch.sin(pos * freqs)
-    table[:, 1::2] = torch.cos(pos * freqs)[:, : d_model // 2]
-    return table
+    table[:, 1::2] = torch.cos(pos * freqs)
+    return table[:, :d_model]
 
 
 HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]

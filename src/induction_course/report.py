@@ -12,7 +12,7 @@ import torch
 
 from induction_course import ablation, checkpoints, metrics, plots
 from induction_course.curves import bump_window
-from induction_course.data import load_corpus, sample_windows
+from induction_course.data import load_corpus
 from induction_course.evaluation import induction_formed
 from induction_course.probes import repeated_random_tokens
 
@@ -31,13 +31,13 @@ def _fmt_row(cells, widths):
 
 
 @torch.no_grad()
-def analyse(model, corpus, seed: int = 0) -> dict:
-    """Every number of the report, for one model. Seeded, so the same model gives the same report."""
+def analyse(model, pool: torch.Tensor, bos: int, text: torch.Tensor, seed: int = 0) -> dict:
+    """Every number of the report, for one model. ``pool``: token ids the probe draws from;
+    ``text``: held-out windows ``[batch, n_ctx]``. Seeded: the same inputs give the same report."""
     cfg = model.cfg
-    pool = corpus.token_pool()
     seg_len = min(25, (cfg.n_ctx - 1) // 4)
-    probe = repeated_random_tokens(10, seg_len, 4, pool, corpus.bos, seed)
-    text = sample_windows(corpus.heldout, 16, cfg.n_ctx, corpus.bos, torch.Generator().manual_seed(seed))
+    # The paper's protocol: 25 random tokens repeated 4 times after a BOS, 10 examples.
+    probe = repeated_random_tokens(10, seg_len, 4, pool, bos, seed)
     scores = metrics.head_scores(model, probe)
     scores["copying_eigen"] = metrics.eigenvalue_copying_score(model, pool)
     scores["copying_logit"] = metrics.copying_score(model, pool, seed=seed)
@@ -123,12 +123,9 @@ def build_report(run_dir, out_dir: Path, device: str | None = None, seed: int = 
     model = checkpoints.load_model(run, device=None)
     history = checkpoints.load_history(run)
     tokens_per_step, losses = checkpoints.load_train_losses(run)
-    corpus = load_corpus()
-    if config.get("corpus_fingerprint") and config["corpus_fingerprint"] != corpus.fingerprint:
-        print(f"note: this run was trained on a corpus with fingerprint {config['corpus_fingerprint']}, "
-              f"this interpreter's corpus is {corpus.fingerprint} (another Python version?); "
-              "held-out text differs slightly")
-    a = analyse(model, corpus, seed=seed)
+    eval_set = checkpoints.load_eval_set(run)
+    pool = torch.tensor(config["token_pool"]) if "token_pool" in config else load_corpus().token_pool()
+    a = analyse(model, pool, int(config.get("bos", eval_set.bos)), eval_set.text, seed=seed)
     cfg = model.cfg
 
     out_dir = Path(out_dir)

@@ -27,9 +27,9 @@ from induction_course.model import AttnOnlyTransformer, ModelConfig, cross_entro
 
 @dataclass
 class TrainConfig:
-    steps: int = 600
-    batch_size: int = 16
-    lr: float = 2e-3
+    steps: int = 2000
+    batch_size: int = 8
+    lr: float = 1e-2
     weight_decay: float = 0.01
     warmup_steps: int = 50
     grad_clip: float = 1.0
@@ -37,16 +37,17 @@ class TrainConfig:
     # windows. They are short (``synthetic_len`` tokens): at initialisation attention is spread
     # uniformly over the context, so the gradient that grows a previous-token/induction pair is
     # diluted by the context length; short sequences make it many times stronger (measured).
-    synthetic_fraction: float = 0.5  # synthetic sequences per natural sequence
+    synthetic_fraction: float = 3.5  # synthetic sequences per natural sequence
     synthetic_len: int = 32
     # Place each step's synthetic sequences at a random position offset, so the circuit they
     # grow is learned at every position of the context, not only the first ``synthetic_len``.
     random_offset: bool = True
     min_segment: int = 3
-    max_segment: int = 23
+    max_segment: int = 15
     seed: int = 0
-    n_checkpoints: int = 20
-    eval_examples: int = 16
+    n_checkpoints: int = 30
+    eval_probe_examples: int = 16
+    eval_text_examples: int = 512
 
     def __post_init__(self) -> None:
         if self.synthetic_fraction < 0:
@@ -65,7 +66,7 @@ class TrainConfig:
 
 
 def default_model_config(d_vocab: int) -> ModelConfig:
-    return ModelConfig(d_vocab=d_vocab, n_ctx=256, d_model=64, n_heads=4, d_head=16, n_layers=2)
+    return ModelConfig(d_vocab=d_vocab, n_ctx=128, d_model=64, n_heads=4, d_head=16, n_layers=2, normalization="LN")
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -130,7 +131,7 @@ def train(
     torch.manual_seed(tcfg.seed)
     gen = torch.Generator().manual_seed(tcfg.seed)
     pool = corpus.token_pool()
-    eval_set = EvalSet.build(corpus, mcfg.n_ctx, n_examples=tcfg.eval_examples, seed=tcfg.seed + 1)
+    eval_set = EvalSet.build(corpus, mcfg.n_ctx, tcfg.eval_probe_examples, tcfg.eval_text_examples, seed=tcfg.seed + 1)
 
     model = AttnOnlyTransformer(mcfg).to(dev)
     decay = [p for n, p in model.named_parameters() if n.startswith("W_")]
@@ -142,7 +143,7 @@ def train(
     )
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
-        ckpt.prepare_run_dir(out, mcfg, tcfg, corpus)
+        ckpt.prepare_run_dir(out, mcfg, tcfg, corpus, eval_set)
 
     n_syn = int(round(tcfg.batch_size * tcfg.synthetic_fraction))
     tokens_per_step = tcfg.batch_size * mcfg.n_ctx + n_syn * min(tcfg.synthetic_len, mcfg.n_ctx)
@@ -176,12 +177,17 @@ def train(
         for group in opt.param_groups:
             group["lr"] = lr_at(step, tcfg)
         # Token-weighted mean over both kinds of sequence (they differ in length).
-        n_nat_pred, n_syn_pred = natural[:, 1:].numel(), synthetic[:, 1:].numel()
+        n_nat_pred = natural[:, 1:].numel()
         loss = cross_entropy_next_token(model(natural), natural) * n_nat_pred
         if synthetic.shape[0]:
-            offset = int(torch.randint(0, mcfg.n_ctx - synthetic.shape[1] + 1, (1,), generator=gen)) if tcfg.random_offset else 0
-            loss = loss + cross_entropy_next_token(model(synthetic, pos_offset=offset), synthetic) * n_syn_pred
-        loss = loss / (n_nat_pred + n_syn_pred)
+            # Offsets are whole multiples of the sequence length, so every position is covered
+            # equally often: with any offset in [0, n_ctx - len] late positions would see more
+            # random tokens than early ones, and the model would learn to trust its context less
+            # there, which shows up as a worse in-context-learning score on natural text.
+            n_slots = mcfg.n_ctx // synthetic.shape[1]
+            offset = synthetic.shape[1] * int(torch.randint(0, n_slots, (1,), generator=gen)) if tcfg.random_offset else 0
+            loss = loss + cross_entropy_next_token(model(synthetic, pos_offset=offset), synthetic) * synthetic[:, 1:].numel()
+        loss = loss / (n_nat_pred + (synthetic[:, 1:].numel() if synthetic.shape[0] else 0))
         n_natural = natural.numel()
         opt.zero_grad(set_to_none=True)
         loss.backward()

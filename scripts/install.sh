@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the course into ./.venv from scratch (needs only Python >= 3.11 and pip).
+# PyTorch: the CPU build is installed first where no torch is present, so that nothing pulls
+# a multi-GB CUDA build. Override with TORCH_SPEC (e.g. TORCH_SPEC="torch" on a GPU machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+"$VPY" -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
+if ! "$VPY" -c "import torch" 2>/dev/null; then
+    "$VPY" -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}" 2>&1 | grep -v "is ignored" || true
+fi
+"$VPY" -m pip install --quiet -e ".[course,test]" 2>&1 | grep -v "is ignored" || true
+"$VPY" -c "import torch, transformer_lens, induction_course; print('installed: torch', torch.__version__, '| induction_course', induction_course.__version__)"
