@@ -49,7 +49,9 @@ def scores_over_training(history: Sequence[dict], path=None):
     """Per-head previous-token (layer 0) and prefix-matching (layer 1) scores, and the ICL
     score, against training tokens: the course's version of the paper's central figure."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    tokens = [max(h["tokens"], 1) for h in history]
+    # Step 0 has no tokens; put it half a checkpoint before the first so the log axis stays tight.
+    floor = next((h["tokens"] for h in history if h["tokens"] > 0), 2) / 2
+    tokens = [max(h["tokens"], floor) for h in history]
     prev = torch.tensor([h["previous_token_score"] for h in history])  # [T, L, H]
     prefix = torch.tensor([h["prefix_matching_score"] for h in history])
     for head in range(prev.shape[2]):
@@ -64,7 +66,8 @@ def scores_over_training(history: Sequence[dict], path=None):
         ax.grid(alpha=0.3)
         if len(history) >= 2:
             lo, hi = bump_window(history)
-            ax.axvspan(max(lo, 1) * tokens[-1] / max(history[-1]["step"], 1), hi * tokens[-1] / max(history[-1]["step"], 1), color="C4", alpha=0.15)
+            per_step = tokens[-1] / max(history[-1]["step"], 1)
+            ax.axvspan(max(lo * per_step, floor), hi * per_step, color="C4", alpha=0.15)
     axes[0].legend(fontsize=7, title="head", title_fontsize=7)
     axes[1].legend(fontsize=7, title="head", title_fontsize=7)
     axes[2].set_ylabel("loss(late) - loss(early)")

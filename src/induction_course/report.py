@@ -64,9 +64,12 @@ def analyse(model, pool: torch.Tensor, bos: int, text: torch.Tensor, seed: int =
     run("induction heads, induction stripe knocked out", induction, "knockout")
     run("previous-token heads, zero-ablated", previous, "zero")
     run("previous-token heads, pattern-preserving", previous, "pattern_preserving")
-    n_control = max(1, len(induction))
-    control = ablation.random_head_control(model, probe, n_control, exclude=sorted(named), seed=seed)
-    run(f"random control ({n_control} head(s) that are neither)", control.heads, "zero")
+    # As many random heads as induction heads, drawn from the heads that are neither kind
+    # (fewer if not enough are left): the control says what removing *some* heads costs.
+    n_control = min(max(1, len(induction)), cfg.n_layers * cfg.n_heads - len(named))
+    if n_control > 0:
+        control = ablation.random_head_control(model, probe, n_control, exclude=sorted(named), seed=seed)
+        run(f"random control ({n_control} head(s) that are neither)", control.heads, "zero")
     table = ablation.single_head_ablation_table(model, probe, text, kind="zero", seg_len=seg_len)
     rep = metrics.repeated_token_losses(model, probe, seg_len)
     return {
