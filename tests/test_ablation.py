@@ -29,7 +29,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def model() -> AttnOnlyTransformer:
-    cfg = ModelConfig(d_vocab=30, n_ctx=32, d_model=16, n_heads=3, d_head=4, seed=2)
+    cfg = ModelConfig(d_vocab=30, n_ctx=32, d_model=16, n_heads=3, d_head=4, seed=2, init_std=0.05)
     m = AttnOnlyTransformer(cfg)
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():

@@ -28,7 +28,7 @@ def _one_thread():
 # ----------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def model() -> AttnOnlyTransformer:
-    cfg = ModelConfig(d_vocab=40, n_ctx=48, d_model=16, n_heads=3, d_head=4, seed=1)
+    cfg = ModelConfig(d_vocab=40, n_ctx=48, d_model=16, n_heads=3, d_head=4, seed=1, init_std=0.02)
     m = AttnOnlyTransformer(cfg)
     with torch.no_grad():  # bigger weights than the init, so patterns are far from uniform
         for name in ("W_Q", "W_K", "W_V", "W_O", "W_E", "W_U", "W_pos"):

@@ -244,9 +244,6 @@ class AttnOnlyTransformer(nn.Module):
                 cache[name] = x.detach()
             return x
 
-        if not hooks and cache is None:
-            return self._fast_forward(tokens, pos_offset)
-
         embed = hp("hook_embed", self.W_E[tokens])
         pos = hp("hook_pos_embed", self.W_pos[pos_offset : pos_offset + n_pos].unsqueeze(0).expand_as(embed))
         resid = embed + pos
@@ -275,8 +272,12 @@ class AttnOnlyTransformer(nn.Module):
         resid = hp("ln_final.hook_normalized", resid)
         return resid @ self.W_U + self.b_U
 
-    def _fast_forward(self, tokens: torch.Tensor, pos_offset: int = 0) -> torch.Tensor:
-        """The same function as the hooked path, with fused kernels: this is what training runs."""
+    def forward_fused(self, tokens: torch.Tensor, pos_offset: int = 0) -> torch.Tensor:
+        """The same function as :meth:`forward`, with fused kernels and no hook points: this is
+        what training runs (about twice as fast on a CPU). It agrees with :meth:`forward` to
+        float32 rounding (~1e-5 relative), not bit for bit, so analysis uses :meth:`forward`."""
+        if pos_offset < 0 or tokens.shape[1] + pos_offset > self.cfg.n_ctx:
+            raise ValueError(f"sequence of {tokens.shape[1]} tokens at offset {pos_offset} exceeds n_ctx={self.cfg.n_ctx}")
         cfg = self.cfg
         B, P = tokens.shape
         L, H, D, Dh = cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.d_head

@@ -178,7 +178,7 @@ def train(
             group["lr"] = lr_at(step, tcfg)
         # Token-weighted mean over both kinds of sequence (they differ in length).
         n_nat_pred = natural[:, 1:].numel()
-        loss = cross_entropy_next_token(model(natural), natural) * n_nat_pred
+        loss = cross_entropy_next_token(model.forward_fused(natural), natural) * n_nat_pred
         if synthetic.shape[0]:
             # Offsets are whole multiples of the sequence length, so every position is covered
             # equally often: with any offset in [0, n_ctx - len] late positions would see more
@@ -186,7 +186,7 @@ def train(
             # there, which shows up as a worse in-context-learning score on natural text.
             n_slots = mcfg.n_ctx // synthetic.shape[1]
             offset = synthetic.shape[1] * int(torch.randint(0, n_slots, (1,), generator=gen)) if tcfg.random_offset else 0
-            loss = loss + cross_entropy_next_token(model(synthetic, pos_offset=offset), synthetic) * synthetic[:, 1:].numel()
+            loss = loss + cross_entropy_next_token(model.forward_fused(synthetic, pos_offset=offset), synthetic) * synthetic[:, 1:].numel()
         loss = loss / (n_nat_pred + (synthetic[:, 1:].numel() if synthetic.shape[0] else 0))
         n_natural = natural.numel()
         opt.zero_grad(set_to_none=True)
