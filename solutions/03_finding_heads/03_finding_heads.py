@@ -1,0 +1,487 @@
+# ---
+# jupyter:
+#   induction_course:
+#     chapter: 03_finding_heads
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 3 — Finding the heads
+#
+# Chapter 2 trained a two-layer attention-only model and saw its loss bump: somewhere in the
+# model, an **induction circuit** formed. This chapter finds it. We look at attention patterns,
+# learn to read them out of a model with **hooks**, and turn "this head looks like it attends to
+# the previous token" into numbers: one **detector** per kind of head, scoring every head at
+# once. Then we name the previous-token and induction heads of the trained model and check *why*
+# they work together, with the QK circuit of the induction head after **K-composition**
+# (Elhage et al. 2021).
+#
+# **How this notebook works.** As in chapter 1: each exercise says what it teaches, its
+# difficulty (★ … ★★★), its time, and the shapes in and out. Fill in `# YOUR CODE HERE`, run the
+# check below it; hidden tests compare your function with the package's reference on fresh
+# random inputs when you submit. Everything here uses the *shipped* trained model
+# (`checkpoints.load_model()`), so it does not depend on your chapter-2 run; it runs in about a
+# minute on a laptop CPU.
+#
+# | Exercise | Points | Difficulty | Time |
+# |---|---|---|---|
+# | 1. Current-token detector | 1 | ★ | 5 min |
+# | 2. Previous-token detector | 1 | ★ | 5 min |
+# | 3. First-token (BOS) detector | 1 | ★ | 5 min |
+# | 4. Duplicate-token detector | 2 | ★★ | 15 min |
+# | 5. Induction detector | 2 | ★★ | 15 min |
+# | 6. Every head's score, from a cache | 2 | ★★ | 10 min |
+# | 7. Every head's score, with hooks | 2 | ★★ | 15 min |
+# | 8. Naming the heads | 2 | ★★ | 10 min |
+# | 9. The QK circuit after K-composition | 2 | ★★★ | 20 min |
+
+# %% nbgrader={"grade_id": "ch3_setup", "locked": true}
+import os
+
+import matplotlib.pyplot as plt
+import torch
+
+from induction_course import checkpoints, metrics, viz
+from induction_course import checks_ch03 as checks
+from induction_course.probes import repeated_random_tokens
+
+AUTOGRADING = bool(os.environ.get("NBGRADER_EXECUTION"))
+torch.manual_seed(0)
+
+model = checkpoints.load_model().eval()  # the shipped run's final checkpoint (step 2000)
+cfg = model.cfg
+eval_set = checkpoints.load_eval_set()
+BOS = eval_set.bos
+pool = torch.tensor(checkpoints.load_config()["token_pool"])  # tokens that occur in training
+
+text = eval_set.text[:8, :64]  # [8, 64] held-out Python source, BOS first
+probe = repeated_random_tokens(8, 25, 2, pool, BOS, seed=0)  # [8, 51]: BOS, 25 random tokens, the same 25 again
+print(cfg)
+print("text", list(text.shape), "probe", list(probe.shape))
+print("".join(viz.token_labels(text[0]))[:200])
+
+# %% [markdown]
+# ## Looking at attention
+#
+# A head's **attention pattern** `pattern[q, k]` says how much the query at position `q` reads
+# from the key at position `k` (rows sum to 1; the causal mask keeps `k <= q`). We cache every
+# pattern of one forward pass and draw them with
+# [circuitsvis](https://github.com/TransformerLensOrg/CircuitsVis) (hover a token to see where it
+# looks). First on natural text, then on a repeated random sequence.
+#
+# What to look for: in layer 0, heads whose pattern is a thin line *just below the diagonal*
+# (each token reads the one before it). In layer 1 on the repeated sequence, a stripe parallel
+# to the diagonal, 25 tokens back, one to the right: the second copy of a token attends to the
+# token that *followed* its first copy.
+
+# %%
+_, cache = model.run_with_cache(text[:1])
+labels = viz.token_labels(text[0])
+viz.attention_view(cache["blocks.0.attn.hook_pattern"][0], labels, [f"0.{h}" for h in range(cfg.n_heads)])
+
+# %%
+_, cache = model.run_with_cache(probe[:1])
+viz.attention_view(cache["blocks.1.attn.hook_pattern"][0], viz.token_labels(probe[0]),
+                   [f"1.{h}" for h in range(cfg.n_heads)])
+
+# %% [markdown]
+# ## Hooks: reading (and changing) what a model computes
+#
+# Every intermediate activation passes a named **hook point** (TransformerLens names):
+# `hook_embed`, `blocks.{l}.attn.hook_q`, `…hook_k`, `…hook_v`, `…hook_attn_scores`,
+# `…hook_pattern` (`[batch, head, q, k]`), `…hook_z`, `blocks.{l}.hook_resid_post`, …
+#
+# - `logits, cache = model.run_with_cache(tokens)` stores every activation in `cache[name]`;
+#   `names_filter=lambda name: ...` keeps only the ones you need.
+# - `model.run_with_hooks(tokens, fwd_hooks=[(name, fn)])` calls `fn(activation, hook)` as the
+#   activation passes; if `fn` returns a tensor, it replaces the activation (chapter 5 ablates
+#   heads this way). Nothing is stored unless you store it.
+#
+# Our model and a TransformerLens 4 `TransformerBridge` share these names and methods, so the
+# same code reads either. The bridge has more hook points (one per sub-module):
+
+# %%
+from induction_course.tl_convert import to_bridge
+
+bridge = to_bridge(model)
+_, bcache = bridge.run_with_cache(probe[:2])
+print([k for k in bcache.keys() if k.startswith("blocks.0.attn.hook_")])
+print("same pattern as our model:", torch.allclose(bcache["blocks.1.attn.hook_pattern"],
+                                                   model.run_with_cache(probe[:2])[1]["blocks.1.attn.hook_pattern"],
+                                                   atol=1e-5))
+
+# %% [markdown]
+# (One trap: in TransformerLens 4.3's native bridge `hook_attn_scores` carries the pattern
+# *after* the softmax, while in our model it holds the masked, scaled scores before it. Read
+# patterns from `hook_pattern`.)
+#
+# ## Detectors
+#
+# A detector turns a pattern into one number per head, so that "which heads do X" becomes a
+# table. Each takes a pattern `[batch, head, q, k]` of one layer and returns `[head]`; all heads
+# are scored at once (no loop over heads).
+
+# %% [markdown]
+# ## Exercise 1 — Current-token detector (1 point, ★, 5 min)
+#
+# **Goal:** the mean attention of each query to *itself*, `pattern[..., q, q]`, averaged over
+# the batch and the queries `q = 1 … n-1`. Query 0 is left out: under the causal mask it can
+# only attend to itself, which says nothing about the head.
+#
+# - in: `pattern [batch, head, q, k]`
+# - out: `[head]`, values in `[0, 1]`; a head that always attends to itself scores 1.
+
+# %% nbgrader={"solution": true, "grade_id": "ch3_current_token_code"}
+def current_token_score(pattern: torch.Tensor) -> torch.Tensor:
+    """Mean attention to the current token (queries 1..n-1), per head: [head]."""
+    ### BEGIN SOLUTION
+    return pattern.diagonal(dim1=-2, dim2=-1)[..., 1:].mean(dim=(0, 2))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch3_current_token", "points": 1}
+checks.check_current_token_score(current_token_score)
+### BEGIN HIDDEN TESTS
+for seed in (3101, 3102):
+    checks.compare_with_reference("current_token_score", current_token_score, seed=seed, batch=3, n_heads=4, n_pos=9)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 2 — Previous-token detector (1 point, ★, 5 min)
+#
+# **Goal:** the mean attention from each query `q >= 1` to the key `q - 1` (the first
+# sub-diagonal). This is the first half of the induction circuit.
+#
+# - in: `pattern [batch, head, q, k]`
+# - out: `[head]` in `[0, 1]`. On the shipped model's layer 0 two heads score above 0.8.
+
+# %% nbgrader={"solution": true, "grade_id": "ch3_previous_token_code"}
+def previous_token_score(pattern: torch.Tensor) -> torch.Tensor:
+    """Mean attention from query q to key q-1, per head: [head]."""
+    ### BEGIN SOLUTION
+    return pattern.diagonal(offset=-1, dim1=-2, dim2=-1).mean(dim=(0, 2))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch3_previous_token", "points": 1}
+checks.check_previous_token_score(previous_token_score)
+print("layer 0 on the probe:", previous_token_score(model.run_with_cache(probe)[1]["blocks.0.attn.hook_pattern"]))
+### BEGIN HIDDEN TESTS
+for seed in (3201, 3202):
+    checks.compare_with_reference("previous_token_score", previous_token_score, seed=seed, batch=3, n_heads=4, n_pos=9)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 3 — First-token (BOS) detector (1 point, ★, 5 min)
+#
+# **Goal:** the mean attention from each query `q >= 1` to position 0, which holds BOS. A head
+# with nothing useful to do "rests" there; high scores mean a head is mostly idle on this input.
+#
+# - in: `pattern [batch, head, q, k]`
+# - out: `[head]` in `[0, 1]`.
+
+# %% nbgrader={"solution": true, "grade_id": "ch3_first_token_code"}
+def first_token_score(pattern: torch.Tensor) -> torch.Tensor:
+    """Mean attention from queries 1..n-1 to key 0, per head: [head]."""
+    ### BEGIN SOLUTION
+    return pattern[..., 1:, 0].mean(dim=(0, 2))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch3_first_token", "points": 1}
+checks.check_first_token_score(first_token_score)
+### BEGIN HIDDEN TESTS
+for seed in (3301, 3302):
+    checks.compare_with_reference("first_token_score", first_token_score, seed=seed, batch=3, n_heads=4, n_pos=9)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 4 — Duplicate-token detector (2 points, ★★, 15 min)
+#
+# **Goal:** how much a head attends to *earlier occurrences of the query's own token*. For each
+# query with at least one earlier duplicate (key `k < q` with `tokens[k] == tokens[q]`), sum its
+# attention on those keys; average over such queries and the batch. Queries whose token is new
+# are left out (they cannot show the behaviour).
+#
+# - in: `pattern [batch, head, q, k]`, `tokens [batch, pos]`
+# - out: `[head]` in `[0, 1]`.
+#
+# Build a boolean mask `[batch, q, k]` by broadcasting `tokens[:, None, :]` against
+# `tokens[:, :, None]`, keep `k < q`, then weight the pattern with it.
+
+# %% nbgrader={"solution": true, "grade_id": "ch3_duplicate_token_code"}
+def duplicate_token_score(pattern: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Attention mass on earlier copies of the query's token, per head: [head]."""
+    ### BEGIN SOLUTION
+    n = tokens.shape[1]
+    same = tokens[:, None, :] == tokens[:, :, None]  # [batch, q, k]
+    earlier = torch.arange(n)[None, :] < torch.arange(n)[:, None]
+    mask = same & earlier
+    mass = (pattern * mask[:, None]).sum(-1)  # [batch, head, q]
+    valid = mask.any(-1)  # [batch, q]
+    return (mass * valid[:, None]).sum(dim=(0, 2)) / valid.sum()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch3_duplicate_token", "points": 2}
+checks.check_duplicate_token_score(duplicate_token_score)
+### BEGIN HIDDEN TESTS
+for seed in (3401, 3402, 3403):
+    checks.compare_with_reference("duplicate_token_score", duplicate_token_score, seed=seed, batch=4, n_heads=2, n_pos=13, d_vocab=6)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 5 — Induction detector (2 points, ★★, 15 min)
+#
+# **Goal:** the second half of the circuit. An induction head at a token `A` attends to the
+# token *after* an earlier `A`: key `k` with `tokens[k-1] == tokens[q]` and `k - 1 < q`. Sum the
+# attention on those keys, average over the queries that have at least one such target. On a
+# repeated random sequence this is Olsson et al.'s **prefix-matching score**.
+#
+# - in: `pattern [batch, head, q, k]`, `tokens [batch, pos]`
+# - out: `[head]` in `[0, 1]`; an ideal induction head scores 1.
+
+# %% nbgrader={"solution": true, "grade_id": "ch3_induction_code"}
+def induction_score(pattern: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Attention mass on the tokens after earlier copies of the query's token, per head: [head]."""
+    ### BEGIN SOLUTION
+    n = tokens.shape[1]
+    prev = torch.full_like(tokens, -1)
+    prev[:, 1:] = tokens[:, :-1]  # prev[k] = tokens[k-1]
+    k_idx, q_idx = torch.arange(n)[None, :], torch.arange(n)[:, None]
+    mask = (prev[:, None, :] == tokens[:, :, None]) & (k_idx - 1 < q_idx) & (k_idx >= 1)
+    mass = (pattern * mask[:, None]).sum(-1)
+    valid = mask.any(-1)
+    return (mass * valid[:, None]).sum(dim=(0, 2)) / valid.sum()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch3_induction", "points": 2}
+checks.check_induction_score(induction_score)
+print("layer 1 on the probe:", induction_score(model.run_with_cache(probe)[1]["blocks.1.attn.hook_pattern"], probe))
+### BEGIN HIDDEN TESTS
+for seed in (3501, 3502, 3503):
+    checks.compare_with_reference("induction_score", induction_score, seed=seed, batch=4, n_heads=2, n_pos=13, d_vocab=6)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 6 — Every head's score, from a cache (2 points, ★★, 10 min)
+#
+# **Goal:** run the model once with `run_with_cache` and apply a detector to the pattern of
+# every layer: a table `[n_layers, n_heads]`. `detector` takes one pattern `[batch, head, q, k]`
+# and returns `[head]` (for the token-dependent ones, wrap them:
+# `lambda p: induction_score(p, tokens)`). It must work for our model and for a
+# `TransformerBridge` alike (both have `.cfg.n_layers` and the same hook names).
+#
+# - in: `model`, `tokens [batch, pos]`, `detector`
+# - out: `[n_layers, n_heads]`, row `l` = `detector(pattern of blocks.l)`.
+
+# %% nbgrader={"solution": true, "grade_id": "ch3_scores_with_cache_code"}
+def scores_with_cache(model, tokens: torch.Tensor, detector) -> torch.Tensor:
+    """detector applied to every layer's hook_pattern: [n_layers, n_heads]."""
+    ### BEGIN SOLUTION
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens)
+    return torch.stack([detector(cache[f"blocks.{l}.attn.hook_pattern"]) for l in range(model.cfg.n_layers)])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch3_scores_with_cache", "points": 2}
+checks.check_scores_with_cache(scores_with_cache)
+print("previous-token scores of the shipped model:\n", scores_with_cache(model, probe, previous_token_score))
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3601, batch=3, n_pos=11, n_heads=3)
+checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3602, batch=2, n_pos=10, bridge=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 7 — Every head's score, with hooks (2 points, ★★, 15 min)
+#
+# **Goal:** the same table without storing a cache: a hook on each
+# `blocks.{l}.attn.hook_pattern` computes `detector(pattern)` on the fly and writes it into a
+# result tensor. This is how you measure a big model without keeping every activation, and the
+# pattern of every later intervention (chapter 5). Use `model.run_with_hooks` (the checks give
+# you a model whose `run_with_cache` refuses to run).
+#
+# - in: `model`, `tokens [batch, pos]`, `detector`
+# - out: `[n_layers, n_heads]`, equal to exercise 6's answer.
+#
+# A hook function has the signature `fn(activation, hook)`; `hook.name` is the hook point's
+# name. Tip: `functools.partial` or a default argument binds the layer to each hook.
+
+# %% nbgrader={"solution": true, "grade_id": "ch3_scores_with_hooks_code"}
+def scores_with_hooks(model, tokens: torch.Tensor, detector) -> torch.Tensor:
+    """detector applied in a hook on every layer's hook_pattern: [n_layers, n_heads]."""
+    ### BEGIN SOLUTION
+    rows = {}
+
+    def store(pattern, hook, layer):
+        rows[layer] = detector(pattern.detach())
+
+    hooks = [(f"blocks.{l}.attn.hook_pattern", lambda p, hook, l=l: store(p, hook, l)) for l in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        model.run_with_hooks(tokens, fwd_hooks=hooks)
+    return torch.stack([rows[l] for l in range(model.cfg.n_layers)])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch3_scores_with_hooks", "points": 2}
+checks.check_scores_with_hooks(scores_with_hooks)
+print("induction scores of the shipped model:\n", scores_with_hooks(model, probe, lambda p: induction_score(p, probe)))
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("scores_with_hooks", scores_with_hooks, seed=3701, batch=3, n_pos=11, n_heads=3)
+checks.compare_with_reference("scores_with_hooks", scores_with_hooks, seed=3703, batch=2, n_pos=10, n_layers=3)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## All detectors on the shipped model
+#
+# Five tables, one run each. Read them before the next exercise: which layer-0 heads attend to
+# the previous token? Which layer-1 heads score high on induction? Does any head attend to
+# duplicates (a different circuit, not needed here)?
+
+# %%
+detectors = {
+    "current token": current_token_score,
+    "previous token": previous_token_score,
+    "first token": first_token_score,
+    "duplicate token": lambda p: duplicate_token_score(p, probe),
+    "induction": lambda p: induction_score(p, probe),
+}
+tables = {name: scores_with_cache(model, probe, fn) for name, fn in detectors.items()}
+fig, axes = plt.subplots(1, len(tables), figsize=(16, 2.6))
+for ax, (name, t) in zip(axes, tables.items()):
+    ax.imshow(t, vmin=0, vmax=1, cmap="Blues")
+    ax.set_title(name)
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    for (l, h), v in zip([(l, h) for l in range(cfg.n_layers) for h in range(cfg.n_heads)], t.flatten()):
+        ax.text(h, l, f"{v:.2f}", ha="center", va="center", fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Exercise 8 — Naming the heads (2 points, ★★, 10 min)
+#
+# **Goal:** turn the tables into a verdict. A **previous-token head** is a head of a layer
+# *before the last* (a later head must be able to read what it writes) whose previous-token
+# score is above `threshold`. An **induction head** is a head of a layer `>= 1` (it needs an
+# earlier head to compose with) whose induction score is above `threshold`.
+#
+# - in: `prev_scores [n_layers, n_heads]`, `induction_scores [n_layers, n_heads]`, `threshold`
+# - out: `{"previous_token": [(layer, head), ...], "induction": [(layer, head), ...]}`, pairs of
+#   ints, ordered by layer then head. "Above" means `>`.
+#
+# The second check applies your function to the shipped model's tables (the reference finds the
+# same heads as `induction-course report`).
+
+# %% nbgrader={"solution": true, "grade_id": "ch3_identify_heads_code"}
+def identify_heads(prev_scores: torch.Tensor, induction_scores: torch.Tensor, threshold: float = 0.4) -> dict:
+    """{"previous_token": [(layer, head), ...], "induction": [(layer, head), ...]}."""
+    ### BEGIN SOLUTION
+    n_layers = prev_scores.shape[0]
+    prev = [(int(l), int(h)) for l, h in (prev_scores > threshold).nonzero().tolist() if l < n_layers - 1]
+    ind = [(int(l), int(h)) for l, h in (induction_scores > threshold).nonzero().tolist() if l >= 1]
+    return {"previous_token": prev, "induction": ind}
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch3_identify_heads", "points": 2}
+checks.check_identify_heads(identify_heads)
+found = identify_heads(tables["previous token"], tables["induction"])
+print(found)
+checks.check_shipped_heads(found)
+### BEGIN HIDDEN TESTS
+for seed in (3801, 3802, 3803):
+    checks.compare_with_reference("identify_heads", identify_heads, seed=seed, n_layers=3, n_heads=5, threshold=0.3)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Why they work together: K-composition
+#
+# An induction head in layer 1 at a token `A` must find the key whose *previous* token is `A`.
+# A token alone does not know its predecessor; the layer-0 previous-token head writes it into
+# the key position's residual stream: at position `k` it adds (roughly) `W_E[tokens[k-1]] @
+# W_OV^{0,h}`. The layer-1 head's keys read that (**K-composition**). So, leaving LayerNorm and
+# positions aside, the score of a query token `a` for a key whose previous token is `b` is
+#
+# $$M[a, b] = W_E[a]\; W_{QK}^{1,h'}\; \big(W_E[b]\, W_{OV}^{0,h}\big)^\top,\qquad
+# M = W_E\, W_{QK}^{1,h'}\, (W_E W_{OV}^{0,h})^\top \in \mathbb{R}^{d_{vocab}\times d_{vocab}}.$$
+#
+# If the pair forms an induction circuit, `M` is **diagonal-heavy**: each row's largest entry is
+# on the diagonal (`b == a`).
+
+# %% [markdown]
+# ## Exercise 9 — The QK circuit after K-composition (2 points, ★★★, 20 min)
+#
+# **Goal:** compute `M` for previous-token head `prev_head` (layer 0) and induction head
+# `ind_head` (layer 1). `model.W_E [d_vocab, d_model]`, `model.W_OV [n_layers, n_heads, d_model,
+# d_model]`, `model.W_QK [n_layers, n_heads, d_model, d_model]`.
+#
+# - in: `model`, `prev_head`, `ind_head` (ints)
+# - out: `[d_vocab, d_vocab]`; row = query token, column = the key's previous token.
+#
+# On the shipped model, with a previous-token head, the diagonal holds the row maximum for most
+# tokens of the pool; with a head that is not a previous-token head it rarely does.
+
+# %% nbgrader={"solution": true, "grade_id": "ch3_kcomp_circuit_code"}
+def kcomp_token_circuit(model, prev_head: int, ind_head: int) -> torch.Tensor:
+    """W_E W_QK[1, ind_head] (W_E W_OV[0, prev_head])^T: [d_vocab, d_vocab]."""
+    ### BEGIN SOLUTION
+    with torch.no_grad():
+        key_side = model.W_E @ model.W_OV[0, prev_head]
+        return model.W_E @ model.W_QK[1, ind_head] @ key_side.T
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch3_kcomp_circuit", "points": 2}
+checks.check_kcomp_token_circuit(kcomp_token_circuit)
+diag_top1 = torch.zeros(cfg.n_heads, cfg.n_heads)
+for h0 in range(cfg.n_heads):
+    for h1 in range(cfg.n_heads):
+        M = kcomp_token_circuit(model, h0, h1)[pool][:, pool]
+        diag_top1[h0, h1] = (M.argmax(-1) == torch.arange(len(pool))).float().mean()
+print("fraction of pool tokens whose row maximum is on the diagonal (rows: layer-0 head, cols: layer-1 head):")
+print(diag_top1)
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("kcomp_token_circuit", kcomp_token_circuit, seed=3901, prev_head=2, ind_head=0, n_heads=3)
+checks.compare_with_reference("kcomp_token_circuit", kcomp_token_circuit, seed=3902, prev_head=1, ind_head=1, d_vocab=31)
+### END HIDDEN TESTS
+
+# %%
+prev_h, ind_h = found["previous_token"][0][1], found["induction"][0][1]
+M = kcomp_token_circuit(model, prev_h, ind_h)[pool][:, pool]
+fig, ax = plt.subplots(figsize=(5, 4.5))
+ax.imshow(M[:60, :60], cmap="RdBu_r", vmin=-M[:60, :60].abs().max(), vmax=M[:60, :60].abs().max())
+ax.set_title(f"W_E W_QK(1.{ind_h}) (W_E W_OV(0.{prev_h}))^T, first 60 pool tokens")
+ax.set_xlabel("key's previous token")
+ax.set_ylabel("query token")
+plt.show()
+
+# %% [markdown]
+# ## An explorer
+#
+# Pick a prompt, a layer and a head. Things to try: the previous-token heads on natural text
+# (the stripe below the diagonal survives real code); the induction heads on natural text (they
+# light up where a name or keyword repeats, e.g. `self` … `self`); a layer-1 head that is not an
+# induction head.
+
+# %%
+prompts = {"repeated random tokens": probe[0], "python source": text[0], "python source 2": text[1]}
+viz.head_explorer(model, prompts)
+
+# %% [markdown]
+# ## What you found
+#
+# - Layer 0 holds **previous-token heads** (0.1 and 0.2 in the shipped run): each position
+#   carries the identity of the token before it.
+# - Layer 1 holds **induction heads**: on a repeated sequence they attend to the token after the
+#   earlier copy of the current token.
+# - The two are wired by **K-composition**: the induction head's keys read what the
+#   previous-token head wrote, and its token QK circuit through that head is diagonal.
+#
+# Chapter 4 measures this the paper's way (prefix matching, copying, composition scores) over
+# training, and chapter 5 removes the heads to show they cause the in-context learning.

@@ -1,0 +1,101 @@
+"""Shared body of the per-chapter grading tests (chapters 2 and later).
+
+``make_chapter_tests(chapter, tag, checks_module)`` returns test functions and fixtures that a
+``tests/test_chapterNN.py`` binds to module names: the solution notebook runs in-process, the
+reference passes every grade cell, every wrong answer of ``graders/wrong_answers/chNN.py``
+fails its grade cell (whole cell, and hidden part alone) and gets its hint, and a class of two
+(the reference, the untouched release) is autograded end to end through nbgrader.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import time
+from collections import Counter
+
+import pytest
+
+from conftest import ROOT, load_wrong_answers
+
+
+def notebook_namespace(chapter: str, env: dict | None = None) -> tuple[dict, dict, float]:
+    """Execute every code cell of the solution notebook in one namespace; returns (namespace,
+    grade cells by grade_id, seconds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from induction_course.grading import notebook_from_script
+
+    nb = notebook_from_script(ROOT / "solutions" / chapter / f"{chapter}.py")
+    cells = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    ns: dict = {"__name__": f"__{chapter}_notebook__"}
+    start = time.perf_counter()
+    try:
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                exec(compile(cell.source, f"<{chapter} cell {cell.get('id')}>", "exec"), ns)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        plt.close("all")
+    return ns, cells, time.perf_counter() - start
+
+
+def run_cell(source: str, ns: dict, name: str) -> None:
+    exec(compile(source, f"<{name}>", "exec"), dict(ns))
+
+
+def hidden_part(source: str) -> str:
+    return source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+
+
+def wrong_answers(tag: str):
+    return load_wrong_answers(tag).WRONG_ANSWERS
+
+
+def check_catalogue(tag: str, grade_cells: dict, ns: dict) -> None:
+    wrong = wrong_answers(tag)
+    counts = Counter(w.grade_id for w in wrong)
+    assert set(counts) <= set(grade_cells), set(counts) - set(grade_cells)
+    missing = set(grade_cells) - set(counts)
+    assert not missing, f"grade cells without wrong answers: {missing}"
+    assert min(counts.values()) >= 3, counts
+    for w in wrong:
+        assert callable(ns.get(w.function)), f"{w.function} is not defined by the notebook"
+
+
+def check_wrong_answer(w, ns: dict, grade_cells: dict, checks_module) -> None:
+    bad = dict(ns)
+    bad[w.function] = w.fn
+    with pytest.raises(Exception):
+        run_cell(grade_cells[w.grade_id], bad, w.grade_id)
+    with pytest.raises(Exception):
+        run_cell(hidden_part(grade_cells[w.grade_id]), bad, w.grade_id + " hidden")
+    if w.hint:
+        with pytest.raises(checks_module.CheckFailed) as info:
+            checks_module.run_visible_checks(w.function, w.fn)
+        message = str(info.value)
+        assert message.startswith(f"{w.function}: "), message
+        assert w.hint in message, f"{w.why}: message was\n{message}"
+
+
+def grade_class_of_two(chapter: str, tmp_path) -> dict[str, dict]:
+    from induction_course.grading import grade
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copyfile(ROOT / "solutions" / chapter / f"{chapter}.ipynb", subs / "alice.ipynb")
+    shutil.copyfile(ROOT / "chapters" / chapter / f"{chapter}.ipynb", subs / "bob.ipynb")
+    out = tmp_path / "out"
+    grade(chapter, subs, out, root=ROOT, quiet=True)
+    with open(out / "grades.csv", newline="") as fh:
+        return {r["student"]: r for r in csv.DictReader(fh)}
