@@ -1,0 +1,457 @@
+# ---
+# jupyter:
+#   induction_course:
+#     chapter: 02_training
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 2 — Training, and the induction bump
+#
+# Olsson et al. (2022) saw the same thing in every transformer with two or more layers: early in
+# training the loss curve has a small **bump**, and in that window induction heads form and the
+# model's **in-context learning** jumps. In this chapter you write the pieces of a training run
+# (loss, batches, a probe, a step, a loop), train the two-layer attention-only model of chapter 1
+# on Python source code on your CPU, and find the bump yourself.
+#
+# **How this notebook works.** Each exercise states its goal, difficulty (★ … ★★★), time, and
+# shapes in and out; fill in `# YOUR CODE HERE` and run the check below it. Hidden tests compare
+# with the package's reference when you submit. Expensive cells (training) are skipped when the
+# notebook is autograded; they then use the checkpoints shipped with the package (the same
+# recipe, 2,000 steps). The model comes from the package (`induction_course.model`), not from
+# your chapter-1 notebook.
+#
+# | Exercise | Points | Difficulty | Time |
+# |---|---|---|---|
+# | 1. The next-token loss | 2 | ★★ | 10 min |
+# | 2. Batches of text windows | 2 | ★★ | 10 min |
+# | 3. The repeated-random-token probe | 2 | ★★ | 15 min |
+# | 4. A training step | 2 | ★★ | 10 min |
+# | 5. The training loop | 1 | ★ | 5 min |
+# | 6. Losses on repeated tokens | 2 | ★★ | 10 min |
+# | 7. The in-context-learning score | 2 | ★★ | 10 min |
+# | 8. Finding the bump | 1 | ★ | 10 min |
+
+# %% nbgrader={"grade_id": "ch2_setup", "locked": true}
+import os
+
+import matplotlib.pyplot as plt
+import torch
+
+from induction_course import checkpoints, curves, metrics
+from induction_course import checks_ch02 as checks
+from induction_course.data import load_corpus
+from induction_course.model import AttnOnlyTransformer
+from induction_course.training import TrainConfig, default_model_config, train
+
+AUTOGRADING = bool(os.environ.get("NBGRADER_EXECUTION"))  # nbgrader sets it while grading
+torch.manual_seed(0)
+
+corpus = load_corpus()  # the Python standard library, tokenized with the course's 300-id BPE
+pool = corpus.token_pool()  # ids that occur at least 8 times in training
+print(f"{corpus.train.numel():,} training tokens, {corpus.heldout.numel():,} held out; vocabulary {corpus.d_vocab}; "
+      f"BOS = {corpus.bos}; {pool.numel()} ids in the pool")
+
+# %% [markdown]
+# ## Exercise 1 — The next-token loss (2 points, ★★, 10 min)
+#
+# **Goal:** the logits at position `i` are the model's guess for the token at `i + 1`. The loss
+# of that guess is `-log softmax(logits[:, i])[tokens[:, i + 1]]`. Return the whole table: one
+# loss per predicted token. (Chapter 2's scores all start from this table; training takes its
+# mean.)
+#
+# - in: `logits [batch, pos, d_vocab]`, `tokens [batch, pos]`
+# - out: `[batch, pos - 1]`; entry `i` = loss of predicting `tokens[:, i + 1]`. For a model that
+#   knows nothing (uniform logits) every entry is `log(d_vocab)`.
+
+# %% nbgrader={"solution": true, "grade_id": "ch2_loss_code"}
+def per_token_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy per predicted token: [batch, pos - 1]."""
+    ### BEGIN SOLUTION
+    log_probs = logits[:, :-1].log_softmax(dim=-1)
+    return -log_probs.gather(-1, tokens[:, 1:, None]).squeeze(-1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch2_loss", "points": 2}
+checks.check_per_token_loss(per_token_loss)
+print("uniform logits:", per_token_loss(torch.zeros(1, 4, 300), torch.zeros(1, 4, dtype=torch.long))[0],
+      "= log(300) =", round(torch.log(torch.tensor(300.0)).item(), 4))
+### BEGIN HIDDEN TESTS
+for seed in (2101, 2102):
+    checks.compare_with_reference("per_token_loss", per_token_loss, seed=seed, batch=3, n_pos=9, d_vocab=17)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 2 — Batches of text windows (2 points, ★★, 10 min)
+#
+# **Goal:** the corpus is one long stream of token ids (files separated by BOS). A training batch
+# is `batch_size` windows cut at random places, each starting with **BOS**: the model sees the
+# same first token in every sequence, and heads learn to use it as a resting place.
+#
+# - in: `stream [n_tokens]`, `batch_size`, `n_ctx`, `bos` (an id), `generator` (a seeded
+#   `torch.Generator`: pass it to every random call, so that runs are reproducible)
+# - out: `[batch_size, n_ctx]` (long): column 0 is BOS, columns `1 … n_ctx-1` are
+#   `stream[s : s + n_ctx - 1]` for a random start `s` (any start that fits must be possible).
+
+# %% nbgrader={"solution": true, "grade_id": "ch2_batch_code"}
+def sample_batch(stream: torch.Tensor, batch_size: int, n_ctx: int, bos: int,
+                 generator: torch.Generator) -> torch.Tensor:
+    """Random windows of the stream, BOS first: [batch_size, n_ctx]."""
+    ### BEGIN SOLUTION
+    starts = torch.randint(0, stream.numel() - n_ctx + 2, (batch_size,), generator=generator)
+    windows = stream[starts[:, None] + torch.arange(n_ctx - 1)[None, :]]
+    return torch.cat([torch.full((batch_size, 1), bos, dtype=torch.long), windows], dim=1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch2_batch", "points": 2}
+checks.check_sample_batch(sample_batch)
+print(sample_batch(corpus.train, 2, 16, corpus.bos, torch.Generator().manual_seed(0)))
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("sample_batch", sample_batch, seed=2201, stream_len=60, batch_size=200, n_ctx=12)
+checks.compare_with_reference("sample_batch", sample_batch, seed=2202, stream_len=25, batch_size=100, n_ctx=5)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 3 — The repeated-random-token probe (2 points, ★★, 15 min)
+#
+# **Goal:** the input on which induction shows: `[BOS, r_1 … r_L, r_1 … r_L, …]`. On the first
+# copy nothing is predictable; on later copies a model with induction heads predicts every token.
+# Two details keep the probe honest:
+#
+# - draw the tokens from `token_pool` (tokens that occur in training): a never-seen token has an
+#   untrained embedding, and the probe would measure that instead of induction;
+# - no token twice within a segment, so that "the token after the earlier occurrence" is unique.
+#
+# - in: `n_examples`, `seg_len`, `n_repeats`, `token_pool [n_pool]`, `bos`, `generator`
+# - out: `[n_examples, 1 + seg_len * n_repeats]` (long); a fresh segment per example.
+
+# %% nbgrader={"solution": true, "grade_id": "ch2_probe_code"}
+def repeated_random_tokens(n_examples: int, seg_len: int, n_repeats: int, token_pool: torch.Tensor, bos: int,
+                           generator: torch.Generator) -> torch.Tensor:
+    """[n_examples, 1 + seg_len * n_repeats]: BOS, then a random segment repeated."""
+    ### BEGIN SOLUTION
+    idx = torch.rand(n_examples, token_pool.numel(), generator=generator).argsort(dim=-1)[:, :seg_len]
+    segment = token_pool[idx]
+    bos_col = torch.full((n_examples, 1), bos, dtype=torch.long)
+    return torch.cat([bos_col, segment.repeat(1, n_repeats)], dim=1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch2_probe", "points": 2}
+checks.check_repeated_random_tokens(repeated_random_tokens)
+print(repeated_random_tokens(2, 5, 3, pool, corpus.bos, torch.Generator().manual_seed(0)))
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("repeated_random_tokens", repeated_random_tokens, seed=2301, n_examples=8, seg_len=7,
+                              n_repeats=4, pool_size=12)
+checks.compare_with_reference("repeated_random_tokens", repeated_random_tokens, seed=2302, n_examples=2, seg_len=3,
+                              n_repeats=2, pool_size=3, bos=5)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Why the repeat length must vary
+#
+# If every repeated sequence the model trains on (or is measured on) has the same segment length
+# `L`, there is a cheaper solution than induction: "predict the token `L - 1` positions back".
+# That needs only positions, no matching of tokens. Below, two hand-written predictors: one
+# looks a fixed distance back (it has learned `L = 10`), the other does induction (find the
+# previous occurrence of the current token, predict what followed it). On probes of length 10
+# they are equally perfect; on other lengths only induction survives. A probe with one fixed
+# length cannot tell them apart, which is why the training data (`repeated_segment_batch`) and
+# our measurements vary the length.
+
+# %%
+def fixed_offset_predict(tokens: torch.Tensor, offset: int) -> torch.Tensor:
+    """Guess for the token at i + 1: the token at i + 1 - offset."""
+    guess = torch.full_like(tokens[:, 1:], -1)
+    guess[:, offset - 1:] = tokens[:, : tokens.shape[1] - offset]
+    return guess
+
+
+def induction_predict(tokens: torch.Tensor) -> torch.Tensor:
+    """Guess for the token at i + 1: what followed the last earlier occurrence of tokens[i]."""
+    guess = torch.full_like(tokens[:, 1:], -1)
+    for b in range(tokens.shape[0]):
+        last_seen = {}
+        for i in range(tokens.shape[1] - 1):
+            t = int(tokens[b, i])
+            if t in last_seen:
+                guess[b, i] = tokens[b, last_seen[t] + 1]
+            last_seen[t] = i
+    return guess
+
+
+def later_copy_accuracy(guess, tokens, seg_len):
+    later = slice(seg_len + 1, None)  # predictions made inside the second and later copies
+    return (guess[:, later] == tokens[:, 1:][:, later]).float().mean().item()
+
+
+gen = torch.Generator().manual_seed(1)
+for L in (10, 7, 13):
+    probe_L = repeated_random_tokens(20, L, 4, pool, corpus.bos, gen)
+    print(f"seg_len {L:2d}: fixed offset 10 -> {later_copy_accuracy(fixed_offset_predict(probe_L, 10), probe_L, L):.2f}"
+          f"   induction -> {later_copy_accuracy(induction_predict(probe_L), probe_L, L):.2f}")
+
+# %% [markdown]
+# ## Exercise 4 — A training step (2 points, ★★, 10 min)
+#
+# **Goal:** one step of gradient descent on one batch: clear old gradients, forward, mean loss
+# (your `per_token_loss`), backward, update.
+#
+# - in: `model` (an `AttnOnlyTransformer`), `optimizer`, `tokens [batch, pos]`
+# - out: the loss of this batch *before* the update, as a Python float. The model's parameters
+#   change in place.
+
+# %% nbgrader={"solution": true, "grade_id": "ch2_train_step_code"}
+def train_step(model, optimizer: torch.optim.Optimizer, tokens: torch.Tensor) -> float:
+    """One optimiser step on the mean next-token loss of tokens; returns the loss (float)."""
+    ### BEGIN SOLUTION
+    optimizer.zero_grad()
+    loss = per_token_loss(model(tokens), tokens).mean()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch2_train_step", "points": 2}
+checks.check_train_step(train_step)
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("train_step", train_step, seed=2401, batch=3, n_pos=9, lr=0.3)
+checks.compare_with_reference("train_step", train_step, seed=2402, batch=1, n_pos=5, n_heads=3)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 5 — The training loop (1 point, ★, 5 min)
+#
+# **Goal:** `n_steps` steps, a fresh batch each: `get_batch(step)` for `step = 0 … n_steps-1`.
+#
+# - in: `model`, `optimizer`, `get_batch` (a function `step -> tokens [batch, pos]`), `n_steps`
+# - out: a list of `n_steps` floats, the loss of every step.
+
+# %% nbgrader={"solution": true, "grade_id": "ch2_train_loop_code"}
+def train_loop(model, optimizer, get_batch, n_steps: int) -> list:
+    """Run n_steps training steps; return the list of their losses."""
+    ### BEGIN SOLUTION
+    return [train_step(model, optimizer, get_batch(step)) for step in range(n_steps)]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch2_train_loop", "points": 1}
+checks.check_train_loop(train_loop)
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("train_loop", train_loop, seed=2501, n_steps=6, batch=3)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Your loop on real data
+#
+# Your loop trains the real model too. A few hundred steps on natural text alone, with AdamW: the
+# loss falls from `log(300) ≈ 5.7` as the model learns which tokens are common and which
+# follow which. (Skipped when autograding.)
+
+# %%
+if not AUTOGRADING:
+    mcfg = default_model_config(corpus.d_vocab)
+    mine = AttnOnlyTransformer(mcfg).train()
+    opt = torch.optim.AdamW(mine.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    losses = train_loop(mine, opt, lambda step: sample_batch(corpus.train, 8, mcfg.n_ctx, corpus.bos, gen), 60)
+    plt.plot(losses)
+    plt.xlabel("step")
+    plt.ylabel("loss")
+    plt.title("your loop, natural text only")
+    plt.show()
+
+# %% [markdown]
+# ## The real run
+#
+# The package's `train` is the same loop with what makes induction heads form within two minutes
+# on a CPU (see the README's "Training recipe"): beside 8 natural windows, each step holds 28
+# short sequences of **repeated random segments** of varied length, at random position offsets;
+# a warm-up and cosine learning rate; 30 checkpoints, at each of which it measures the probe
+# losses, the head scores and the ICL score. `train(TrainConfig())` takes about 100 s on a 2-core
+# CPU. Set `TRAIN_MYSELF = True` to do it; otherwise (and always when autograding) we load the
+# shipped run, trained with exactly this configuration.
+
+# %%
+TRAIN_MYSELF = False
+if TRAIN_MYSELF and not AUTOGRADING:
+    result = train(TrainConfig(), out_dir="runs/mine", progress=True)
+    run_dir = "runs/mine"
+else:
+    run_dir = None  # the shipped checkpoints
+history = checkpoints.load_history(run_dir)
+tokens_per_step, train_losses = checkpoints.load_train_losses(run_dir)
+steps = [h["step"] for h in history]
+print(f"{len(history)} checkpoints, steps {steps[0]} .. {steps[-1]}; {tokens_per_step} tokens per step")
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(train_losses, alpha=0.3, label="training loss")
+ax.plot(curves.smooth(train_losses, 25), label="smoothed")
+ax.set_xlabel("step")
+ax.set_ylabel("loss")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# The curve falls fast, flattens, then falls again around steps 450–650: the bump. Let us see
+# what happens to repeated tokens in that window.
+#
+# ## Exercise 6 — Losses on repeated tokens (2 points, ★★, 10 min)
+#
+# **Goal:** split a probe's per-token loss table into the first copy and the later copies. On a
+# probe `[BOS], seg, seg, …` column `i` of the table is the prediction *made at* position `i`;
+# it belongs to copy `(i - 1) // seg_len` (the BOS's own prediction counts with copy 0;
+# `max(i - 1, 0)`). Later copies are exactly where induction can help.
+#
+# - in: `per_token_loss [batch, pos - 1]` of a probe, `seg_len`
+# - out: `(first, later)`: two floats, the mean loss of copy 0 and of all copies `>= 1`.
+
+# %% nbgrader={"solution": true, "grade_id": "ch2_repeat_losses_code"}
+def repeat_losses(per_token_loss: torch.Tensor, seg_len: int) -> tuple:
+    """(mean loss on the first copy, mean loss on later copies) of a repeated-token probe."""
+    ### BEGIN SOLUTION
+    i = torch.arange(per_token_loss.shape[1])
+    copy = (i - 1).clamp_min(0) // seg_len
+    per_pos = per_token_loss.mean(0)
+    return float(per_pos[copy == 0].mean()), float(per_pos[copy >= 1].mean())
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch2_repeat_losses", "points": 2}
+checks.check_repeat_losses(repeat_losses)
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("repeat_losses", repeat_losses, seed=2601, batch=4, seg_len=7, n_repeats=4)
+checks.compare_with_reference("repeat_losses", repeat_losses, seed=2602, batch=2, seg_len=2, n_repeats=5)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 7 — The in-context-learning score (2 points, ★★, 10 min)
+#
+# **Goal:** Olsson et al.'s ICL score: the loss at token 500 minus the mean loss at token 50 —
+# how much better a model predicts late in a context than early. Our context has 128 tokens, so
+# the course scales both positions by `n_ctx / 512` and rounds them: `early = round(50 n_ctx /
+# 512)`, `late = min(n_ctx - 1, round(500 n_ctx / 512))` (for `n_ctx = 128`: 12 and 125; for
+# `n_ctx >= 512`, 50 and 500). "The loss at token `n`" is the loss of predicting the token at
+# index `n`: column `n - 1` of the table.
+#
+# - in: `per_token_loss [batch, n_ctx - 1]` on natural text
+# - out: a float: mean over the batch of column `late - 1` minus mean of column `early - 1`.
+#   Negative = the model learns in context.
+
+# %% nbgrader={"solution": true, "grade_id": "ch2_icl_score_code"}
+def icl_score(per_token_loss: torch.Tensor) -> float:
+    """Loss at the scaled token 500 minus loss at the scaled token 50 (a float)."""
+    ### BEGIN SOLUTION
+    n_ctx = per_token_loss.shape[1] + 1
+    if n_ctx >= 512:
+        early, late = 50, 500
+    else:
+        early = max(1, round(50 * n_ctx / 512))
+        late = min(n_ctx - 1, round(500 * n_ctx / 512))
+    return float(per_token_loss[:, late - 1].mean() - per_token_loss[:, early - 1].mean())
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch2_icl_score", "points": 2}
+checks.check_icl_score(icl_score)
+### BEGIN HIDDEN TESTS
+for seed, n_ctx in ((2701, 64), (2702, 200), (2703, 600)):
+    checks.compare_with_reference("icl_score", icl_score, seed=seed, batch=3, n_ctx=n_ctx)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Now over training: load every second checkpoint, measure the first/later-copy losses on a probe
+# and the ICL score on held-out text (about 20 s).
+
+# %%
+eval_set = checkpoints.load_eval_set(run_dir)
+text = eval_set.text[:128]
+probe = eval_set.probe
+rows = []
+for step in steps[::2]:
+    m = checkpoints.load_model(run_dir, step=step).eval()
+    with torch.no_grad():
+        first, later = repeat_losses(per_token_loss(m(probe), probe), eval_set.seg_len)
+        icl = icl_score(per_token_loss(m(text), text))
+    rows.append((step, first, later, icl))
+ck_steps, firsts, laters, icls = map(list, zip(*rows))
+fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.5))
+a1.plot(ck_steps, firsts, "o-", label="first copy")
+a1.plot(ck_steps, laters, "o-", label="later copies")
+a1.set_xlabel("step"); a1.set_ylabel("loss on the probe"); a1.legend()
+a2.plot(ck_steps, icls, "o-")
+a2.set_xlabel("step"); a2.set_ylabel("ICL score (held-out text)")
+plt.show()
+
+# %% [markdown]
+# ## Exercise 8 — Finding the bump (1 point, ★, 10 min)
+#
+# **Goal:** locate the phase change in a series measured at checkpoints: the checkpoint at which
+# the series has changed most since the previous one, upwards (`rising=True`, e.g. a
+# prefix-matching score) or downwards (`rising=False`, e.g. a loss).
+#
+# - in: `steps` (a list of ints), `values` (a list of floats, one per step), `rising`
+# - out: an int: `steps[i]` for the `i` with the largest `values[i] - values[i-1]` (or largest
+#   drop).
+
+# %% nbgrader={"solution": true, "grade_id": "ch2_find_bump_code"}
+def find_bump(steps: list, values: list, rising: bool = True) -> int:
+    """The step at the end of the largest jump (rising) or drop (not rising) between checkpoints."""
+    ### BEGIN SOLUTION
+    x = torch.tensor(values, dtype=torch.float64)
+    diffs = x[1:] - x[:-1]
+    if not rising:
+        diffs = -diffs
+    return int(steps[int(diffs.argmax()) + 1])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch2_find_bump", "points": 1}
+checks.check_find_bump(find_bump)
+bump = find_bump(ck_steps, laters, rising=False)
+print("the later-copy loss drops most at step", bump)
+### BEGIN HIDDEN TESTS
+for seed in (2801, 2802, 2803):
+    checks.compare_with_reference("find_bump", find_bump, seed=seed, n=20, rising=seed % 2 == 0)
+### END HIDDEN TESTS
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(curves.smooth(train_losses, 25), label="training loss (smoothed)")
+ax.axvline(bump, color="C3", ls="--", label=f"bump at step {bump}")
+ax.set_xlabel("step"); ax.set_ylabel("loss"); ax.legend()
+plt.show()
+
+# %% [markdown]
+# In the same window (around step 500), the loss on later copies collapses, the ICL score falls,
+# and (chapter 3) previous-token and induction heads appear.
+#
+# ## Experiment: what has to go right
+#
+# The recipe's repeated segments are what makes induction form quickly here. Train the same model
+# twice for 900 steps (about 45 s each on 2 cores): with the repeated segments, and with natural
+# text only (`synthetic_fraction=0`). Watch the later-copy loss. (Skipped when autograding.)
+
+# %%
+if not AUTOGRADING:
+    runs = {}
+    for label, frac in (("with repeated segments", 3.5), ("natural text only", 0.0)):
+        tcfg = TrainConfig(steps=900, synthetic_fraction=frac, n_checkpoints=8, eval_text_examples=64)
+        runs[label] = train(tcfg, progress=True, corpus=corpus).history
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for label, hist in runs.items():
+        ax.plot([h["step"] for h in hist], [h["loss_later_repeats"] for h in hist], "o-", label=label)
+    ax.set_xlabel("step"); ax.set_ylabel("loss on later copies of the probe"); ax.legend()
+    plt.show()
+
+# %% [markdown]
+# With repeated segments the later-copy loss collapses within a few hundred steps; on natural
+# text only it follows the first-copy loss: no induction yet (it would come, but far later).
+# Chapter 3 finds the heads responsible.
