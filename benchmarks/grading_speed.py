@@ -1,11 +1,13 @@
-"""How long autograding takes: one submission, and a class graded serially.
+"""How long autograding takes: one submission, and a class graded serially and in parallel.
 
-    python benchmarks/grading_speed.py [--chapter 01_build_transformer] [--class-size 20]
+    python benchmarks/grading_speed.py [--chapter 01_build_transformer] [--class-size 20] [--jobs 2]
 
 Each submission is a copy of the reference solution (every test runs to the end, the slow
-case). Both figures include everything `induction-course grade` does: reading and checking the
-submissions, nbgrader generate_assignment, autograde (one Jupyter kernel per notebook, one after
-the other), generate_feedback, and writing grades.csv. Not run as a test.
+case). Every figure includes everything `induction-course grade` does: reading and checking
+the submissions, nbgrader generate_assignment, one `nbgrader autograde` (one Jupyter kernel)
+per submission in a course folder of its own, `--jobs` of them at a time, merging the
+gradebooks, generate_feedback, and writing grades.csv. The class is graded with `--jobs 1`
+(serial) and with `--jobs N` (parallel); the grades must be identical. Not run as a test.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from induction_course.grading import find_root, grade
+from induction_course.grading import default_jobs, find_root, grade
 
 
 def _class(folder: Path, source: Path, n: int) -> None:
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--chapter", default="01_build_transformer")
     ap.add_argument("--class-size", type=int, default=20)
+    ap.add_argument("--jobs", type=int, default=max(2, default_jobs()), help="parallel run (default: the cores, at least 2)")
     args = ap.parse_args(argv)
     root = find_root(Path(__file__).resolve().parent)
     source = root / "solutions" / args.chapter / f"{args.chapter}.ipynb"
@@ -39,20 +42,26 @@ def main(argv: list[str] | None = None) -> int:
           f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        results = {}
-        for n in (1, args.class_size):
+        results, grades = {}, {}
+        for n, jobs in ((1, 1), (args.class_size, 1), (args.class_size, args.jobs)):
             subs = tmp / f"class{n}"
-            _class(subs, source, n)
+            if not subs.exists():
+                _class(subs, source, n)
+            out = tmp / f"out{n}_{jobs}"
             start = time.perf_counter()
-            res = grade(args.chapter, subs, tmp / f"out{n}", root=root, quiet=True)
+            res = grade(args.chapter, subs, out, root=root, quiet=True, jobs=jobs)
             seconds = time.perf_counter() - start
             assert all(r["total"] == r["max"] for r in res.rows), "the reference should get full marks"
-            results[n] = seconds
-            print(f"grade {n:>3} submission(s) of {args.chapter}: {seconds:6.1f} s "
-                  f"({seconds / n:5.1f} s per submission)", flush=True)
-    if args.class_size > 1:
-        per = (results[args.class_size] - results[1]) / (args.class_size - 1)
-        print(f"marginal cost of one more submission: {per:.1f} s; fixed cost: {results[1] - per:.1f} s")
+            results[n, jobs] = seconds
+            grades[n, jobs] = (out / "grades.csv").read_bytes()
+            print(f"grade {n:>3} submission(s) of {args.chapter} with --jobs {jobs}: {seconds:6.1f} s "
+                  f"({seconds / n:5.1f} s per submission; load average {os.getloadavg()[0]:.1f})", flush=True)
+    n = args.class_size
+    if n > 1:
+        per = (results[n, 1] - results[1, 1]) / (n - 1)
+        print(f"serial: marginal cost of one more submission {per:.1f} s; fixed cost {results[1, 1] - per:.1f} s")
+        print(f"parallel (--jobs {args.jobs}) vs serial: {results[n, 1] / results[n, args.jobs]:.2f}x faster; "
+              f"identical grades.csv: {grades[n, 1] == grades[n, args.jobs]}")
     return 0
 
 

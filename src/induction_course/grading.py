@@ -8,12 +8,16 @@ Reference notebooks are authored as jupytext *percent scripts*
   ``nbgrader generate_assignment`` in a temporary course directory and copies the result into
   ``chapters/NN_name/`` (outputs cleared, solutions and hidden tests removed). With
   ``check=True`` it changes nothing and lists what is out of date.
-- :func:`grade` copies a class's submissions (a folder of ``<student>.ipynb``, a folder of
-  per-student folders, or a zip of either) into a temporary nbgrader course, runs
-  ``nbgrader autograde`` and ``nbgrader generate_feedback``, reads the scores from nbgrader's
-  SQLite gradebook and writes ``grades.csv``, ``feedback/<student>.html`` and ``report.txt``.
-  Submissions are read, never written. A file that is not a notebook, not valid JSON or from
-  another chapter gets a line in the report and a zero; the rest of the class is graded.
+- :func:`grade` reads a class's submissions (a folder of ``<student>.ipynb``, a folder of
+  per-student folders, or a zip of either), autogrades each one in a temporary nbgrader course
+  of its own (release + gradebook + that notebook, no solutions), ``jobs`` at a time, with a
+  time limit per cell and per notebook and a memory limit on the kernel
+  (``grader_kernel.py``), merges the per-student gradebooks into one, runs
+  ``nbgrader generate_feedback`` and writes ``grades.csv``, ``feedback/<student>.html`` and
+  ``report.txt``. Submissions are read, never written. A file that is not a notebook, not
+  valid JSON, too large or from another chapter gets a line in the report and a zero; a
+  notebook that loops, runs out of memory, kills its kernel or was tampered with gets a line
+  and the points it earned; the rest of the class is graded.
 
 nbgrader runs in subprocesses (``python -m nbgrader``) of the current interpreter, so the
 notebooks execute in the ``python3`` kernel of this environment.
@@ -53,6 +57,11 @@ __all__ = [
 COURSE_ID = "induction-heads"  # the gradebook's course id in every temporary course folder
 NBGRADER_DEFAULTS = {"grade": False, "solution": False, "task": False, "schema_version": 3}
 _SCRIPT_HEADER = re.compile(r"\A# ---\s*\n# jupyter:", re.M)
+DEFAULT_TIMEOUT = 120  # seconds per cell (nbgrader's ExecutePreprocessor.timeout)
+DEFAULT_MEMORY_MB = 4096  # address space of one kernel (RLIMIT_AS)
+MAX_FILE_MB = 100  # larger files are not even read
+MAX_SOURCE_MB = 2  # code and text of a notebook (outputs excluded); chapter 1 has ~20 kB
+KERNEL_NAME = "induction-course-grader"
 
 
 class GradingError(Exception):
@@ -339,6 +348,10 @@ def _load_submission(path: Path, chapter: str, chapter_ids: dict[str, set[str]])
 
     if path.suffix.lower() != ".ipynb":
         return None, f"{path.name} is not a Jupyter notebook (expected a .ipynb file)"
+    size = path.stat().st_size
+    if size > MAX_FILE_MB * 1_000_000:
+        return None, (f"{path.name} is too large to grade ({size / 1e6:.0f} MB; the limit is {MAX_FILE_MB} MB): "
+                      "clear the outputs (Kernel > Restart & Clear Output) and submit again")
     try:
         text = path.read_bytes().decode("utf-8")
         data = json.loads(text)
@@ -354,6 +367,10 @@ def _load_submission(path: Path, chapter: str, chapter_ids: dict[str, set[str]])
     except Exception as err:  # nbformat raises several kinds
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return None, f"{path.name} is not a valid Jupyter notebook ({first})"
+    source_bytes = sum(len(c.get("source", "")) for c in nb.cells)
+    if source_bytes > MAX_SOURCE_MB * 1_000_000:
+        return None, (f"{path.name} is too large to grade: its cells hold {source_bytes / 1e6:.0f} MB of code and text "
+                      f"(the limit is {MAX_SOURCE_MB} MB, outputs not counted)")
     declared = (nb.metadata.get("induction_course") or {}).get("chapter")
     ids = _grade_ids(nb)
     mine = chapter_ids.get(chapter, set())
@@ -474,6 +491,335 @@ def _feedback_html(student: str, chapter: str, message: str, max_points: float) 
     )
 
 
+# ------------------------------------------------------------------------- robust grading
+
+
+def default_jobs() -> int:
+    """Parallel notebooks: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def notebook_time_limit(timeout: int) -> int:
+    """Wall-clock seconds for one whole submission (kernel start, every cell, nbgrader itself)."""
+    return int(4 * timeout + 120)
+
+
+@dataclass
+class _Task:
+    """What one worker needs to grade one student in its own course folder."""
+    student: str
+    sid: str
+    notebook: Any
+    course: Path
+    base: Path
+    repo_config: Path
+    chapter: str
+    timeout: int
+    memory_mb: int
+    threads: int
+    env_drop: tuple[str, ...]
+
+
+def _sanitize(nb, release_nb, exercises: list[tuple[str, float]], accepted: dict[str, set[str]]) -> list[str]:
+    """Make the student's notebook gradable in place; return notes for the report.
+
+    Stored outputs are dropped; cells whose ``grade_id`` is not one of the chapter's lose their
+    nbgrader metadata (a renamed test is just code); of duplicated ids only the last copy keeps
+    it (as nbgrader's DeduplicateIds does); a known cell gets the release's nbgrader metadata
+    back (``grade``, ``locked``, ``points``); deleted grade cells are put back after the cell
+    that precedes them in the release. Edited locked cells are noted: nbgrader's
+    ``OverwriteCells`` restores their source (hidden tests included) from the gradebook.
+    """
+    import copy
+
+    import nbformat
+
+    notes = []
+    release_cells = [c for c in release_nb.cells if "nbgrader" in c.metadata]
+    by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in release_cells}
+    order = [c.metadata["nbgrader"]["grade_id"] for c in release_cells]
+    out_bytes = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            out_bytes += len(json.dumps(cell.get("outputs", [])))
+            cell.outputs = []
+            cell.execution_count = None
+    if out_bytes > 1_000_000:
+        notes.append(f"{out_bytes / 1e6:.0f} MB of stored outputs were dropped before grading")
+    # ids: unknown, duplicated
+    unknown, counts = [], {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            continue
+        gid = meta.get("grade_id") if isinstance(meta, dict) else None
+        if gid not in by_id:
+            if gid:
+                unknown.append(str(gid))
+            del cell.metadata["nbgrader"]
+            continue
+        counts[gid] = counts.get(gid, 0) + 1
+    seen: set[str] = set()
+    for cell in reversed(nb.cells):
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid is None:
+            continue
+        if gid in seen:
+            del cell.metadata["nbgrader"]
+            continue
+        seen.add(gid)
+        ref = by_id[gid]
+        if ref.cell_type != cell.cell_type:
+            cell.cell_type = ref.cell_type
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+            else:
+                cell.pop("outputs", None)
+                cell.pop("execution_count", None)
+        cell.metadata["nbgrader"] = copy.deepcopy(ref.metadata["nbgrader"])
+    if unknown:
+        notes.append("cells with a grade_id that is not in the chapter (renamed?) were graded as plain code: "
+                     + ", ".join(sorted(set(unknown))))
+    dups = sorted(g for g, n in counts.items() if n > 1)
+    if dups:
+        notes.append("duplicated grade_id (only the last copy counts): " + ", ".join(dups))
+    grade_ids = {g for g, _ in exercises}
+    edited = []
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if (gid in by_id and by_id[gid].metadata["nbgrader"].get("locked")
+                and cell.source.strip() not in {by_id[gid].source.strip(), *accepted.get(gid, ())}):
+            edited.append(gid)
+    if edited:
+        notes.append("edited read-only cells were restored before grading: " + ", ".join(edited))
+    present = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata}
+    missing = [g for g in order if g not in present and (g in grade_ids or by_id[g].metadata["nbgrader"].get("locked"))]
+    for gid in missing:
+        new = nbformat.from_dict(copy.deepcopy(dict(by_id[gid])))
+        if new.cell_type == "code":
+            new.outputs, new.execution_count = [], None
+        pos = 0
+        for prev in reversed(order[: order.index(gid)]):
+            idx = next((i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == prev), None)
+            if idx is not None:
+                pos = idx + 1
+                break
+        nb.cells.insert(pos, new)
+    if missing:
+        notes.append("deleted read-only/test cells were put back before grading: " + ", ".join(missing))
+    for i, cell in enumerate(nb.cells):  # unique cell ids (a duplicated cell copies its id)
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid is None and cell.cell_type == "code" and "HIDDEN TESTS" in cell.source:
+            # markers outside a grade cell make nbgrader's feedback fail: keep the code, drop them
+            cell.source = "\n".join(ln for ln in cell.source.split("\n")
+                                    if ln.strip() not in ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"))
+        cell["id"] = gid or f"cell-{i:04d}"
+    return notes
+
+
+def _run_limited(cmd: list[str], cwd: Path, env: dict, limit: float, log: Path, pidfile: Path | None) -> tuple[int | None, float]:
+    """Run ``cmd`` in its own session; kill it (and the kernel in ``pidfile``) after ``limit`` s.
+
+    Returns (exit code or None on timeout, seconds)."""
+    import signal
+
+    start = time.perf_counter()
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"$ {' '.join(cmd[2:])}\n")
+        fh.flush()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            code = None
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        seconds = time.perf_counter() - start
+        fh.write(f"(exit {code if code is not None else 'killed: time limit'}, {seconds:.1f} s)\n")
+    if pidfile is not None and pidfile.exists():  # the kernel runs in a session of its own
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if Path(f"/proc/{pid}").exists() else b""
+            if b"ipykernel" in cmdline and str(pidfile).encode() not in cmdline:
+                os.kill(pid, signal.SIGKILL)
+    return code, seconds
+
+
+def _student_config(task: _Task) -> str:
+    return f"""\
+import sys
+c = get_config()
+load_subconfig({str(task.repo_config)!r})
+c.CourseDirectory.root = {str(task.course)!r}
+c.CourseDirectory.course_id = {COURSE_ID!r}
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.db_url = {"sqlite:///" + str(task.course / "gradebook.db")!r}
+# limits: seconds per cell here, memory and CPU in the kernel launcher (grader_kernel.py)
+c.Execute.timeout = {task.timeout}
+c.ExecutePreprocessor.timeout = {task.timeout}
+c.Execute.interrupt_on_timeout = True
+c.Execute.kernel_name = {KERNEL_NAME!r}
+c.ExecutePreprocessor.kernel_name = {KERNEL_NAME!r}
+c.OverwriteCells.add_missing_cells = False  # the grader puts deleted test cells back itself
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from grader_kernel import survivable_execute  # noqa: E402
+from nbgrader.converters import Autograde  # noqa: E402
+_pre = list(Autograde.class_traits()["autograde_preprocessors"].default())
+_pre = [survivable_execute() if p.__name__ == "Execute" else p for p in _pre]
+c.Autograde.autograde_preprocessors = _pre
+"""
+
+
+def _kernelspec(task: _Task) -> dict:
+    launcher = Path(__file__).resolve().parent / "grader_kernel.py"
+    return {
+        "argv": [sys.executable, str(launcher), "--memory-mb", str(task.memory_mb),
+                 "--cpu-s", str(2 * notebook_time_limit(task.timeout) * max(1, task.threads)),
+                 "--pidfile", str(task.course / "kernel.pid"), "--", "{connection_file}"],
+        "display_name": "Python 3 (grader, limited)",
+        "language": "python",
+        "metadata": {"debugger": False},
+    }
+
+
+def _worker_env(task: _Task) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in {"PWD", "OLDPWD"} and not any(d in v for d in task.env_drop)}
+    env.update({
+        "PYTHONHASHSEED": "0",
+        "MPLBACKEND": os.environ.get("MPLBACKEND", "module://matplotlib_inline.backend_inline"),
+        "JUPYTER_PATH": str(task.course / "jupyter"),
+        "JUPYTER_RUNTIME_DIR": str(task.course / "runtime"),
+        "IPYTHONDIR": str(task.course / "ipython"),
+        "OMP_NUM_THREADS": str(task.threads),
+        "MKL_NUM_THREADS": str(task.threads),
+        "PWD": str(task.course),
+    })
+    return env
+
+
+_INCIDENTS = {
+    "CellTimeoutError": "a cell was stopped at the {timeout} s time limit",
+    "MemoryError": "a cell ran out of memory (limit {memory} MB)",
+    "KernelDied": "the kernel died (os._exit, a signal, a crash or the memory limit); the cells after it were not run",
+}
+
+
+def _grade_one(task: _Task) -> dict:
+    """Autograde and give feedback to one student in a course folder of their own."""
+    import nbformat
+
+    course, chapter = task.course, task.chapter
+    if course.exists():
+        shutil.rmtree(course)
+    shutil.copytree(task.base, course)
+    (course / "nbgrader_config.py").write_text(_student_config(task), encoding="utf-8")
+    kdir = course / "jupyter" / "kernels" / KERNEL_NAME
+    kdir.mkdir(parents=True)
+    (kdir / "kernel.json").write_text(json.dumps(_kernelspec(task), indent=1), encoding="utf-8")
+    dest = course / "submitted" / task.sid / chapter
+    dest.mkdir(parents=True)
+    nbformat.write(task.notebook, dest / f"{chapter}.ipynb")
+    env = _worker_env(task)
+    log = course / "nbgrader.log"
+    nbg = [sys.executable, "-m", "nbgrader"]
+    limit = notebook_time_limit(task.timeout)
+    code, seconds = _run_limited([*nbg, "autograde", chapter, "--student", task.sid, "--force"],
+                                 course, env, limit, log, course / "kernel.pid")
+    res: dict[str, Any] = {"student": task.student, "seconds": seconds, "notes": [], "problem": None, "scores": None}
+    autograded = course / "autograded" / task.sid / chapter / f"{chapter}.ipynb"
+    if "Exception while loading config file" in log.read_text(encoding="utf-8", errors="replace"):
+        raise RuntimeError(f"the grader's nbgrader config failed to load (a bug; see {log})")
+    if code is None:
+        res["problem"] = f"did not finish within the time limit of {limit} s for a whole notebook (killed)"
+        return res
+    if not autograded.exists():
+        res["problem"] = "autograding failed (nbgrader could not process the notebook; see nbgrader.log with --workdir)"
+        return res
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
+        try:
+            nb_sub = gb.find_submission_notebook(chapter, chapter, task.sid)
+        except MissingEntry:
+            res["problem"] = "autograding failed: no result in the gradebook"
+            return res
+        res["scores"] = {g.cell.name: float(g.score or 0.0) for g in nb_sub.grades}
+    graded_nb = nbformat.read(autograded, as_version=4)
+    seen = []
+    for cell in graded_nb.cells:
+        for o in cell.get("outputs", []):
+            if o.get("output_type") != "error":
+                continue
+            ename = o.get("ename")
+            if ename == "RuntimeError" and "can't allocate memory" in str(o.get("evalue")):
+                ename = "MemoryError"  # torch's allocator says it this way
+            if ename in _INCIDENTS and ename not in seen:
+                seen.append(ename)
+    res["notes"] = [_INCIDENTS[e].format(timeout=task.timeout, memory=task.memory_mb) for e in seen]
+    return res
+
+
+def _base_course(root: Path, chapter: str, base: Path, log: Path) -> Any:
+    """The course folder every student's copy starts from: release, gradebook, no solutions.
+
+    ``generate_assignment`` runs in a throw-away folder; ``base`` keeps its release, its
+    gradebook (which holds the release's cells and the hidden tests, never the solutions:
+    nbgrader saves cells after clearing the solutions) and the chapter's non-notebook files.
+    Returns the release notebook.
+    """
+    import nbformat
+
+    with tempfile.TemporaryDirectory(prefix="induction-generate-") as tmp:
+        tcourse = _prepare_course(root, chapter, Path(tmp) / "course", log=log)
+        base.mkdir(parents=True)
+        shutil.copytree(tcourse / "release", base / "release")
+        shutil.copytree(tcourse / "source", base / "source", ignore=shutil.ignore_patterns("*.ipynb"))
+        shutil.copyfile(tcourse / "gradebook.db", base / "gradebook.db")
+    _write_course_config(base, root)
+    return nbformat.read(base / "release" / chapter / f"{chapter}.ipynb", as_version=4)
+
+
+def _merge_gradebooks(course: Path, chapter: str, results: dict[str, tuple[str, Path]]) -> None:
+    """Copy every student's grades and comments into ``course/gradebook.db``, in student order."""
+    import warnings
+
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush chatter inside nbgrader's API
+        for sid in sorted(results):
+            _, scourse = results[sid]
+            with Gradebook(f"sqlite:///{scourse / 'gradebook.db'}", COURSE_ID) as sgb:
+                try:
+                    snb = sgb.find_submission_notebook(chapter, chapter, sid)
+                except MissingEntry:
+                    continue
+                grades = {g.cell.name: (g.auto_score, g.manual_score, g.needs_manual_grade) for g in snb.grades}
+                comments = {c.cell.name: c.auto_comment for c in snb.comments}
+            gb.update_or_create_student(sid)
+            gb.update_or_create_submission(chapter, sid)
+            nb = gb.find_submission_notebook(chapter, chapter, sid)
+            for g in nb.grades:
+                if g.cell.name in grades:
+                    g.auto_score, g.manual_score, g.needs_manual_grade = grades[g.cell.name]
+            for c in nb.comments:
+                if c.cell.name in comments:
+                    c.auto_comment = comments[c.cell.name]
+            gb.db.commit()
+            for part in ("submitted", "autograded", "feedback"):
+                src = scourse / part / sid
+                if src.exists():
+                    shutil.copytree(src, course / part / sid, dirs_exist_ok=True)
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}"
 
@@ -485,12 +831,27 @@ def grade(
     root: str | Path | None = None,
     workdir: str | Path | None = None,
     quiet: bool = False,
+    jobs: int | None = None,
+    timeout: int = DEFAULT_TIMEOUT,
+    memory_mb: int = DEFAULT_MEMORY_MB,
 ) -> GradeResult:
-    """Autograde every submission of a class; write ``grades.csv``, ``feedback/`` and ``report.txt`` in ``out``."""
-    import nbformat
+    """Autograde every submission of a class; write ``grades.csv``, ``feedback/`` and ``report.txt`` in ``out``.
+
+    Each submission is autograded in a course folder of its own (the release, the gradebook
+    and that one notebook; never ``solutions/``), ``jobs`` at a time, each kernel limited to
+    ``timeout`` seconds per cell, ``notebook_time_limit(timeout)`` per notebook and
+    ``memory_mb`` of address space. The per-student gradebooks are then merged, in student
+    order, into ``course/gradebook.db`` of the work folder.
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     root = Path(root) if root else find_root()
     _check_chapter(root, chapter)
+    jobs = default_jobs() if not jobs or jobs < 1 else int(jobs)
+    if timeout < 1:
+        raise GradingError("--timeout must be at least 1 second")
+    if memory_mb < 256:
+        raise GradingError("--memory-mb must be at least 256 (a kernel with torch needs far more)")
     submissions = Path(submissions)
     if not submissions.exists():
         raise GradingError(f"submissions not found: {submissions}")
@@ -508,10 +869,11 @@ def grade(
             print(line, flush=True)
 
     tmp = tempfile.TemporaryDirectory(prefix="induction-grade-") if workdir is None else None
-    work = Path(tmp.name) if tmp else Path(workdir)
+    work = Path(tmp.name) if tmp else Path(workdir).resolve()
     try:
         work.mkdir(parents=True, exist_ok=True)
         log = work / "nbgrader.log"
+        log.write_text("", encoding="utf-8")
         # 1. the submissions, read-only: a zip is extracted into the work folder
         if submissions.is_file():
             folder = work / "unzipped"
@@ -540,46 +902,58 @@ def grade(
         _assign_ids([s for s in subs if not s.ignored])
         subs.sort(key=lambda s: (s.ignored, s.student))
 
-        # 2. a fresh nbgrader course with this chapter's assignment in its gradebook
-        course = work / "course"
-        if course.exists():
-            shutil.rmtree(course)
+        # 2. one course folder to start from, without solutions
+        for d in ("course", "students"):
+            if (work / d).exists():
+                shutil.rmtree(work / d)
         exercises = _grade_cells(_source_notebook(root, chapter))
         result = GradeResult(chapter, exercises, out=out)
         max_points = result.max_points
-
         graded = [s for s in subs if s.problem is None and s.notebook is not None]
+        notes: dict[str, list[str]] = {s.student: [] for s in subs}
+        outcome: dict[str, dict] = {}
+        course = work / "course"
         if graded:  # a class of bad files only needs no nbgrader at all
-            _prepare_course(root, chapter, course, log=log)
-        for s in graded:
-            dest = course / "submitted" / s.nbgrader_id / chapter
-            dest.mkdir(parents=True)
-            nbformat.write(s.notebook, dest / f"{chapter}.ipynb")
-
-        # 3. autograde and feedback (one kernel per notebook, one student after the other)
-        if graded:
-            say(f"Autograding {len(graded)} submission(s) of {chapter} ...")
-            _nbgrader(course, "autograde", chapter, "--force", log=log, check=False)
-            _nbgrader(course, "generate_feedback", chapter, "--force", log=log, check=False)
-
-        # 4. scores from the gradebook
-        from nbgrader.api import Gradebook, MissingEntry
-
-        scores: dict[str, dict[str, float]] = {}
-        with contextlib.ExitStack() as stack:
-            gb = stack.enter_context(Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID)) if graded else None
+            release_nb = _base_course(root, chapter, course, log)
+            accepted = {c.metadata["nbgrader"]["grade_id"]: {c.source.strip()}  # the reference's own cells
+                        for c in _source_notebook(root, chapter).cells if "nbgrader" in c.metadata}
+            threads = max(1, default_jobs() // jobs)
+            drop = (str((Path(root) / "solutions").resolve()),)
+            tasks = []
             for s in graded:
-                autograded = course / "autograded" / s.nbgrader_id / chapter / f"{chapter}.ipynb"
-                if not autograded.exists():
-                    s.problem = "autograding failed (see nbgrader.log of a run with --workdir)"
-                    continue
-                try:
-                    nb_sub = gb.find_submission_notebook(chapter, chapter, s.nbgrader_id)
-                except MissingEntry:
-                    s.problem = "autograding failed: no result in the gradebook"
-                    continue
-                by_id = {g.cell.name: (g.score or 0.0) for g in nb_sub.grades}
-                scores[s.student] = {gid: float(by_id.get(gid, 0.0)) for gid, _ in exercises}
+                notes[s.student] += _sanitize(s.notebook, release_nb, exercises, accepted)
+                tasks.append(_Task(s.student, s.nbgrader_id, s.notebook, work / "students" / s.nbgrader_id,
+                                   course, Path(root) / "graders" / "nbgrader_config.py", chapter,
+                                   int(timeout), int(memory_mb), threads, drop))
+            # 3. autograde and feedback, one course folder and one kernel per student, `jobs` at a time
+            say(f"Autograding {len(graded)} submission(s) of {chapter}, {jobs} at a time "
+                f"(limits: {timeout} s per cell, {notebook_time_limit(timeout)} s per notebook, {memory_mb} MB) ...")
+            done = 0
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {pool.submit(_grade_one, t): t for t in tasks}
+                for fut in as_completed(futures):
+                    t = futures[fut]
+                    try:
+                        r = fut.result()
+                    except Exception as err:  # a bug or a full disk: this student only
+                        r = {"student": t.student, "seconds": 0.0, "notes": [], "scores": None,
+                             "problem": f"autograding failed ({type(err).__name__}: {err})"}
+                    outcome[t.student] = r
+                    done += 1
+                    status = (f"{sum(r['scores'].values()):g} / {max_points:g}" if r["scores"] is not None
+                              else f"0 / {max_points:g} ({r['problem']})")
+                    say(f"  [{done}/{len(tasks)}] {t.student}: {status} in {r['seconds']:.0f} s")
+            # 4. one gradebook for the class, merged in student order
+            _merge_gradebooks(course, chapter, {t.sid: (t.student, t.course) for t in tasks
+                                                if outcome[t.student]["scores"] is not None})
+            if any(r["scores"] is not None for r in outcome.values()):
+                _nbgrader(course, "generate_feedback", chapter, "--force", log=log, check=False)
+            with open(log, "a", encoding="utf-8") as fh:
+                for t in sorted(tasks, key=lambda t: t.sid):
+                    slog = t.course / "nbgrader.log"
+                    fh.write(f"===== {t.student} ({t.sid})\n")
+                    if slog.exists():
+                        fh.write(slog.read_text(encoding="utf-8", errors="replace"))
 
         # 5. outputs
         out.mkdir(parents=True, exist_ok=True)
@@ -589,26 +963,36 @@ def grade(
             old.unlink()
         header = ["student", *[gid for gid, _ in exercises], "total", "max"]
         rows = []
+        say("Results:")
         for s in subs:
             if s.ignored:
                 result.problems.append(f"{s.student}: {s.problem}")
                 say(f"  {s.student}: {s.problem}")
                 continue
-            per = scores.get(s.student) if s.problem is None else None
+            r = outcome.get(s.student)
+            if s.problem is None and r is not None and r["problem"] is not None:
+                s.problem = r["problem"]
+            per = r["scores"] if (r is not None and s.problem is None) else None
+            extra = notes.get(s.student, []) + (r["notes"] if r else [])
             if per is None:
                 per = {gid: 0.0 for gid, _ in exercises}
-                result.problems.append(f"{s.student}: 0 points — {s.problem} [{s.origin}]")
-                say(f"  {s.student}: 0 / {max_points:g} — {s.problem}")
+                why = "; ".join([s.problem or "unknown problem", *extra])
+                result.problems.append(f"{s.student}: 0 / {max_points:g} points — {why} [{s.origin}]")
+                say(f"  {s.student}: 0 / {max_points:g} — {why}")
                 (fb_dir / f"{s.student}.html").write_text(
-                    _feedback_html(s.student, chapter, s.problem or "unknown problem", max_points), encoding="utf-8"
+                    _feedback_html(s.student, chapter, why, max_points), encoding="utf-8"
                 )
             else:
+                per = {gid: float(per.get(gid, 0.0)) for gid, _ in exercises}
+                got = sum(per.values())
                 fb = course / "feedback" / s.nbgrader_id / chapter / f"{chapter}.html"
                 if fb.exists():
                     shutil.copyfile(fb, fb_dir / f"{s.student}.html")
                 else:
-                    result.problems.append(f"{s.student}: no feedback file was generated")
-                say(f"  {s.student}: {sum(per.values()):g} / {max_points:g}")
+                    extra = [*extra, "no feedback file was generated"]
+                if extra:
+                    result.problems.append(f"{s.student}: {got:g} / {max_points:g} points — {'; '.join(extra)} [{s.origin}]")
+                say(f"  {s.student}: {got:g} / {max_points:g}" + (f" — {'; '.join(extra)}" if extra else ""))
             total = sum(per.values())
             row = {"student": s.student, **{gid: per[gid] for gid, _ in exercises}, "total": total, "max": max_points}
             rows.append(row)
@@ -620,7 +1004,8 @@ def grade(
                 w.writerow([row["student"], *[_fmt(row[h]) for h in header[1:]]])
         report = [f"{chapter}: {len(rows)} student(s), max {max_points:g} points", *result.problems]
         (out / "report.txt").write_text("\n".join(report) + "\n", encoding="utf-8")
-        say(f"Wrote {out / 'grades.csv'} and {len(list(fb_dir.glob('*.html')))} feedback file(s) in {fb_dir}")
+        say(f"Wrote {out / 'grades.csv'}, {out / 'report.txt'} and {len(list(fb_dir.glob('*.html')))} "
+            f"feedback file(s) in {fb_dir}")
         return result
     finally:
         if tmp is not None:
@@ -649,7 +1034,8 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 def _cmd_grade(args: argparse.Namespace) -> int:
     try:
-        grade(args.chapter, args.submissions, args.out, root=args.root, workdir=args.workdir)
+        grade(args.chapter, args.submissions, args.out, root=args.root, workdir=args.workdir,
+              jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb)
     except GradingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -679,5 +1065,16 @@ def add_subcommands(subparsers) -> None:
     g.add_argument("submissions", help="folder or zip of the submissions")
     g.add_argument("--out", required=True, help="output folder (grades.csv, feedback/, report.txt)")
     g.add_argument("--root", help="the course repository (default: found from the current folder)")
-    g.add_argument("--workdir", help="keep nbgrader's course folder here (default: a temporary folder)")
+    g.add_argument("--workdir", help="keep the work folder here: course/ (the class's merged nbgrader "
+                   "gradebook, autograded/, feedback/), students/<id>/ (one course per student) and "
+                   "nbgrader.log (default: a temporary folder)")
+    g.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help=f"notebooks graded at the same time, each in its own kernel (default: the number "
+                   f"of cores, here {default_jobs()})")
+    g.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="S",
+                   help=f"seconds per cell before it is interrupted and loses its points (default "
+                   f"{DEFAULT_TIMEOUT}); a whole notebook is killed after 4*S+120 s and gets 0")
+    g.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
+                   help=f"address-space limit of each kernel in MB (default {DEFAULT_MEMORY_MB}); an "
+                   "allocation beyond it raises MemoryError in the student's cell")
     g.set_defaults(func=_cmd_grade)
