@@ -1,0 +1,470 @@
+# ---
+# jupyter:
+#   induction_course:
+#     chapter: 05_ablations
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 5 — Ablations: do the induction heads *cause* in-context learning?
+#
+# Chapter 4 showed a coincidence: the induction heads' scores jump exactly when the in-context
+# learning score drops. Olsson et al. (2022) back the claim with interventions: in small
+# attention-only models they remove heads and measure how much in-context learning is lost
+# ("argument 4", their ablation sweep). Here you build those interventions with hooks:
+#
+# - **zero ablation**: the head writes nothing;
+# - **mean ablation**: the head writes its average output, so the rest of the model keeps seeing
+#   "typical" values;
+# - **pattern-preserving ablation**: freeze every attention pattern to the clean run, then remove
+#   a head's output — later heads still look where they looked, so only what the head *writes*
+#   is removed, not where it tells others to look;
+# - **induction-stripe knockout**: remove only the attention on the induction targets, keep the
+#   rest of the head's pattern.
+#
+# Then: a random-head control, a layer × head table of effects, the paper's ablation sweep over
+# checkpoints in miniature, and — to close — an induction head built by hand, with no training.
+#
+# **Departures from the paper.** The paper ablates with a pattern-preserving method in
+# attention-only models of up to 6 layers and measures the ICL score on contexts of 8192 tokens;
+# we have 2 layers, 128 tokens (ICL score at tokens 12 and 125, see chapter 4), 30 checkpoints
+# and 3.8 M training tokens. Effects are measured on (a) the loss on the later repeats of the
+# paper's probe (25 random tokens × 4 after BOS) and (b) the ICL score on held-out text.
+#
+# | Exercise | Points | Difficulty | Time |
+# |---|---|---|---|
+# | 1. Zero ablation with a hook | 2 | ★ | 10 min |
+# | 2. Mean ablation | 2 | ★★ | 10 min |
+# | 3. Pattern-preserving ablation | 2 | ★★ | 15 min |
+# | 4. Knock out only the induction stripe | 2 | ★★ | 15 min |
+# | 5. Every head, one at a time | 2 | ★★ | 10 min |
+# | 6. The effect on in-context learning | 2 | ★ | 10 min |
+# | 7. The ablation sweep over checkpoints | 2 | ★★ | 10 min |
+# | 8. An induction head by hand | 3 | ★★★ | 30 min |
+
+# %% nbgrader={"grade_id": "ch5_setup", "locked": true}
+import math
+
+import matplotlib.pyplot as plt
+import torch
+
+from induction_course import ablation as A
+from induction_course import checks_ch05 as checks
+from induction_course import metrics as M
+from induction_course.checkpoints import list_steps, load_config, load_history, load_model
+from induction_course.checks_ch05 import later_repeat_loss
+from induction_course.checkpoints import load_eval_set
+from induction_course.probes import repeated_random_tokens
+
+torch.manual_seed(0)
+config = load_config()
+pool, BOS = torch.tensor(config["token_pool"]), int(config["bos"])
+model = load_model()
+cfg = model.cfg
+SEG = 25
+probe = repeated_random_tokens(10, SEG, 4, pool, BOS, seed=0)  # the paper's probe: [10, 101]
+text = load_eval_set().text[:48]  # held-out natural text, [48, 128]
+INDUCTION = [(1, 0), (1, 1), (1, 2), (1, 3)]
+PREV_TOKEN = [(0, 1), (0, 2)]
+with torch.no_grad():
+    clean_logits = model(probe)
+clean_loss = later_repeat_loss(clean_logits, probe, SEG)
+print(f"clean loss on the later repeats: {clean_loss:.3f}")
+
+# %% [markdown]
+# ## Exercise 1 — Zero ablation with a hook (2 points, ★, 10 min)
+#
+# **Goal:** remove one head. Its output enters the residual stream through `z @ W_O`, where
+# `z = pattern @ v` is the hook `blocks.{layer}.attn.hook_z` of shape `[batch, pos, head, d_head]`.
+# Write a hook that sets the head's slice of `z` to zero and run the model with it:
+# `model.run_with_hooks(tokens, fwd_hooks=[(name, hook_fn)])`, where `hook_fn(z, hook)` returns the
+# new `z`. (The layer's bias `b_O` stays: it belongs to the layer, not to a head.)
+#
+# - in: `model`, `tokens [batch, pos]`, `layer`, `head` (ints)
+# - out: logits `[batch, pos, d_vocab]`
+#
+# Expected: zero-ablating head 1.0 of the final model raises the later-repeat loss a little (the
+# other three induction heads back it up); all four together raise it by about 7.5 nats.
+
+# %% nbgrader={"solution": true, "grade_id": "ch5_zero_ablation_code"}
+def zero_ablation(model, tokens: torch.Tensor, layer: int, head: int) -> torch.Tensor:
+    """Logits [batch, pos, d_vocab] with head (layer, head)'s hook_z set to zero."""
+    ### BEGIN SOLUTION
+    def hook(z, hook):
+        z = z.clone()
+        z[:, :, head] = 0.0
+        return z
+
+    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch5_zero_ablation", "points": 2}
+checks.check_zero_ablation(zero_ablation)
+with torch.no_grad():
+    print(f"zero-ablate 1.0: Δ loss on later repeats = {later_repeat_loss(zero_ablation(model, probe, 1, 0), probe, SEG) - clean_loss:+.3f}")
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("zero_ablation", zero_ablation, seed=501, layer=1, head=2, n_heads=4, batch=2)
+checks.compare_with_reference("zero_ablation", zero_ablation, seed=502, layer=0, head=0, seg_len=4, n_repeats=4)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 2 — Mean ablation (2 points, ★★, 10 min)
+#
+# **Goal:** a zero output is something the model never saw during training, so zero ablation
+# partly measures that surprise. Mean ablation replaces the head's `z` by its average over a
+# *reference* batch instead — averaged over the batch only, separately for each position
+# (position matters: position 0 can only attend to itself, and `W_pos` is part of every value).
+#
+# - in: `model`, `tokens [batch, pos]`, `layer`, `head`, `reference_tokens [n_ref, pos]`
+# - out: logits `[batch, pos, d_vocab]` with `z[:, :, head] = mean over the reference batch of z[:, :, head]`
+
+# %% nbgrader={"solution": true, "grade_id": "ch5_mean_ablation_code"}
+def mean_ablation(model, tokens: torch.Tensor, layer: int, head: int, reference_tokens: torch.Tensor) -> torch.Tensor:
+    """Logits with head (layer, head)'s z replaced by its per-position mean over reference_tokens."""
+    ### BEGIN SOLUTION
+    name = f"blocks.{layer}.attn.hook_z"
+    _, cache = model.run_with_cache(reference_tokens)
+    mean_z = cache[name][:, :, head].mean(dim=0)  # [pos, d_head]
+
+    def hook(z, hook):
+        z = z.clone()
+        z[:, :, head] = mean_z
+        return z
+
+    return model.run_with_hooks(tokens, fwd_hooks=[(name, hook)])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch5_mean_ablation", "points": 2}
+checks.check_mean_ablation(mean_ablation)
+other_probe = repeated_random_tokens(20, SEG, 4, pool, BOS, seed=1)
+with torch.no_grad():
+    print(f"mean-ablate 1.0: Δ loss = {later_repeat_loss(mean_ablation(model, probe, 1, 0, other_probe), probe, SEG) - clean_loss:+.3f}")
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("mean_ablation", mean_ablation, seed=511, layer=1, head=0, n_heads=2, batch=2)
+checks.compare_with_reference("mean_ablation", mean_ablation, seed=512, layer=0, head=3, n_heads=4, seg_len=6)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 3 — Pattern-preserving ablation (2 points, ★★, 15 min)
+#
+# **Goal:** separate *where later heads look* from *what a head writes*. Run the model once
+# clean and cache every layer's `hook_pattern`; then rerun with hooks that replace **every**
+# layer's pattern by the cached one, and zero the head's `z`. Removing a previous-token head this
+# way cannot change where the induction heads attend (their K-composition input is gone, but their
+# pattern is frozen), so only the head's direct and V-composition contributions are removed.
+#
+# - in: `model`, `tokens`, `layer`, `head`
+# - out: logits `[batch, pos, d_vocab]`
+#
+# Expected: zero-ablating the previous-token heads 0.1 and 0.2 costs about 5 nats on the later
+# repeats; pattern-preserving ablation of the same heads costs about nothing. The previous-token
+# heads matter only through the induction heads' *keys* — K-composition, as chapter 4's scores said.
+
+# %% nbgrader={"solution": true, "grade_id": "ch5_pattern_preserving_ablation_code"}
+def pattern_preserving_ablation(model, tokens: torch.Tensor, layer: int, head: int) -> torch.Tensor:
+    """Logits with all attention patterns frozen to the clean run and head (layer, head)'s z zeroed."""
+    ### BEGIN SOLUTION
+    _, cache = model.run_with_cache(tokens)
+    hooks = [(f"blocks.{l}.attn.hook_pattern", lambda p, hook, l=l: cache[f"blocks.{l}.attn.hook_pattern"])
+             for l in range(model.cfg.n_layers)]
+
+    def zero(z, hook):
+        z = z.clone()
+        z[:, :, head] = 0.0
+        return z
+
+    return model.run_with_hooks(tokens, fwd_hooks=hooks + [(f"blocks.{layer}.attn.hook_z", zero)])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch5_pattern_preserving_ablation", "points": 2}
+checks.check_pattern_preserving_ablation(pattern_preserving_ablation)
+for kind in ("zero", "pattern_preserving"):
+    with torch.no_grad():
+        d = later_repeat_loss(A.ablate(model, probe, PREV_TOKEN, kind), probe, SEG) - clean_loss
+    print(f"previous-token heads 0.1 + 0.2, {kind:>18}: Δ loss = {d:+.3f}")
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("pattern_preserving_ablation", pattern_preserving_ablation, seed=521, layer=0, head=2, n_heads=3)
+checks.compare_with_reference("pattern_preserving_ablation", pattern_preserving_ablation, seed=522, layer=1, head=0, n_heads=2, batch=2)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 4 — Knock out only the induction stripe (2 points, ★★, 15 min)
+#
+# **Goal:** the sharpest test of "the induction behaviour is what matters". On a repeated-token
+# input an induction head's pattern has a *stripe*: from each later token to the token right after
+# its earlier occurrences (`probes.induction_target_mask(tokens)`, `[batch, q, k]`, which you
+# derived in chapter 4). Hook `hook_pattern` of the head's layer and set those entries of the
+# head's pattern to zero; keep everything else as it was and **do not renormalise** the rows
+# (renormalising would hand the removed mass to other keys, and the head would start moving
+# information it did not move before).
+#
+# - in: `model`, `tokens`, `layer`, `head`
+# - out: logits `[batch, pos, d_vocab]`
+#
+# Expected: knocking out the stripe of all four induction heads costs about 6.9 nats, almost as much
+# as removing the heads altogether (about 7.6).
+
+# %% nbgrader={"solution": true, "grade_id": "ch5_stripe_knockout_code"}
+from induction_course.probes import induction_target_mask  # noqa: E402
+
+
+def stripe_knockout(model, tokens: torch.Tensor, layer: int, head: int) -> torch.Tensor:
+    """Logits with head (layer, head)'s attention on induction targets set to 0 (no renormalisation)."""
+    ### BEGIN SOLUTION
+    keep = (~induction_target_mask(tokens)).float()  # [batch, q, k]
+
+    def hook(pattern, hook):
+        pattern = pattern.clone()
+        pattern[:, head] = pattern[:, head] * keep
+        return pattern
+
+    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_pattern", hook)])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch5_stripe_knockout", "points": 2}
+checks.check_stripe_knockout(stripe_knockout)
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("stripe_knockout", stripe_knockout, seed=531, layer=1, head=0, n_heads=2, seg_len=6, n_repeats=4)
+checks.compare_with_reference("stripe_knockout", stripe_knockout, seed=532, layer=0, head=2, n_heads=3, batch=2)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# All four induction heads at once (the library's versions take a list of heads), and the
+# **random-head control**: as many heads as we ablate, drawn at random from the heads that are
+# neither induction nor previous-token heads. A claim "these heads matter" needs it: if any
+# heads mattered as much, the claim would say nothing.
+
+# %%
+rows = []
+with torch.no_grad():
+    for label, heads, kind in [("induction heads, zero", INDUCTION, "zero"),
+                               ("induction heads, mean", INDUCTION, "mean"),
+                               ("induction heads, stripe knockout", INDUCTION, "knockout"),
+                               ("previous-token heads, zero", PREV_TOKEN, "zero"),
+                               ("previous-token heads, pattern-preserving", PREV_TOKEN, "pattern_preserving")]:
+        rows.append((label, later_repeat_loss(A.ablate(model, probe, heads, kind, other_probe), probe, SEG) - clean_loss))
+    control = A.random_head_control(model, probe, 2, exclude=INDUCTION + PREV_TOKEN, seed=0)
+    rows.append((f"random control {control.heads}, zero", later_repeat_loss(control.logits, probe, SEG) - clean_loss))
+for label, d in rows:
+    print(f"{label:>45}: Δ loss on later repeats {d:+.3f}")
+
+# %% [markdown]
+# ## Exercise 5 — Every head, one at a time (2 points, ★★, 10 min)
+#
+# **Goal:** a layer × head table: for each head alone, zero-ablate it and report the change of the
+# later-repeat loss (ablated minus clean; positive = the head helped). Use your `zero_ablation`
+# and the helper `later_repeat_loss(logits, tokens, seg_len)`.
+#
+# - in: `model`, `probe [batch, 1 + seg_len * n]` (BOS first), `seg_len`
+# - out: `[n_layers, n_heads]` (float)
+
+# %% nbgrader={"solution": true, "grade_id": "ch5_single_head_table_code"}
+def single_head_table(model, probe: torch.Tensor, seg_len: int) -> torch.Tensor:
+    """[n_layers, n_heads]: later-repeat loss with each head zero-ablated, minus the clean loss."""
+    ### BEGIN SOLUTION
+    clean = later_repeat_loss(model(probe), probe, seg_len)
+    table = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            table[layer, head] = later_repeat_loss(zero_ablation(model, probe, layer, head), probe, seg_len) - clean
+    return table
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch5_single_head_table", "points": 2}
+checks.check_single_head_table(single_head_table)
+with torch.no_grad():
+    table = single_head_table(model, probe, SEG)
+    icl_table = A.single_head_ablation_table(model, probe, text, kind="zero")
+print("Δ later-repeat loss [layer, head]:\n", table)
+print("Δ ICL score [layer, head] (positive = less in-context learning):\n", icl_table["delta_icl_score"])
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("single_head_table", single_head_table, seed=541, n_heads=2, n_layers=2, seg_len=4)
+checks.compare_with_reference("single_head_table", single_head_table, seed=542, n_heads=3, n_layers=1, batch=2)
+### END HIDDEN TESTS
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+for ax, (values, title) in zip(axes, [(table, "Δ loss on later repeats"), (icl_table["delta_icl_score"], "Δ ICL score")]):
+    im = ax.imshow(values, cmap="RdBu_r", vmin=-values.abs().max(), vmax=values.abs().max())
+    ax.set(title=title, xlabel="head", ylabel="layer", xticks=range(cfg.n_heads), yticks=range(cfg.n_layers))
+    for (l, h), v in zip([(l, h) for l in range(cfg.n_layers) for h in range(cfg.n_heads)], values.flatten()):
+        ax.text(h, l, f"{v:+.2f}", ha="center", va="center", fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Exercise 6 — The effect on in-context learning (2 points, ★, 10 min)
+#
+# **Goal:** the paper's real question is not the probe but in-context learning on natural text.
+# Zero-ablate one head and return how its ICL score changes: ICL score of the ablated run minus
+# that of the clean run (positive = less in-context learning). Use chapter 4's positions,
+# `early, late = metrics.icl_positions(n_ctx)` (12 and 125 for 128 tokens), and remember that the
+# loss at token `n` is column `n - 1` of `cross_entropy_next_token(logits, text, per_token=True)`.
+#
+# - in: `model`, `text [batch, n_ctx]`, `layer`, `head`
+# - out: a float
+
+# %% nbgrader={"solution": true, "grade_id": "ch5_icl_effect_code"}
+from induction_course.model import cross_entropy_next_token  # noqa: E402
+
+
+def icl_effect(model, text: torch.Tensor, layer: int, head: int) -> float:
+    """ICL score with head (layer, head) zero-ablated, minus the clean ICL score."""
+    ### BEGIN SOLUTION
+    early, late = M.icl_positions(text.shape[1])
+
+    def icl(logits):
+        loss = cross_entropy_next_token(logits, text, per_token=True)
+        return float(loss[:, late - 1].mean() - loss[:, early - 1].mean())
+
+    return icl(zero_ablation(model, text, layer, head)) - icl(model(text))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch5_icl_effect", "points": 2}
+checks.check_icl_effect(icl_effect)
+with torch.no_grad():
+    print(f"Δ ICL score, head 1.0 zero-ablated: {icl_effect(model, text, 1, 0):+.3f}")
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("icl_effect", icl_effect, seed=571, layer=1, head=1, n_pos=40, batch=3)
+checks.compare_with_reference("icl_effect", icl_effect, seed=572, layer=0, head=0, n_pos=64, n_heads=3)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 7 — The ablation sweep over checkpoints (2 points, ★★, 10 min)
+#
+# **Goal:** the paper's ablation sweep in miniature: how much do a fixed set of heads matter at
+# each point of training? For each model (checkpoint), ablate all of `heads` **together** (zero
+# ablation; the library's `A.zero_ablation(model, tokens, heads)` takes a list) and report the
+# later-repeat loss minus that checkpoint's own clean loss.
+#
+# - in: `models` (a list), `probe`, `heads` (list of `(layer, head)`), `seg_len`
+# - out: `[n_models]` (float)
+
+# %% nbgrader={"solution": true, "grade_id": "ch5_ablation_sweep_code"}
+def ablation_sweep(models: list, probe: torch.Tensor, heads: list, seg_len: int) -> torch.Tensor:
+    """[n_models]: Δ later-repeat loss when ``heads`` are zero-ablated together, per model."""
+    ### BEGIN SOLUTION
+    out = []
+    for m in models:
+        clean = later_repeat_loss(m(probe), probe, seg_len)
+        out.append(later_repeat_loss(A.zero_ablation(m, probe, heads), probe, seg_len) - clean)
+    return torch.tensor(out)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch5_ablation_sweep", "points": 2}
+checks.check_ablation_sweep(ablation_sweep)
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("ablation_sweep", ablation_sweep, seed=551, n_models=2, n_heads=2)
+checks.compare_with_reference("ablation_sweep", ablation_sweep, seed=552, n_models=4, n_heads=4, seg_len=4)
+### END HIDDEN TESTS
+
+# %%
+steps = list_steps()[::5]
+history = {h["step"]: h for h in load_history()}
+models = [load_model(step=s) for s in steps]
+with torch.no_grad():
+    sweep_ind = ablation_sweep(models, probe, INDUCTION, SEG)
+    sweep_prev = ablation_sweep(models, probe, PREV_TOKEN, SEG)
+    sweep_rand = ablation_sweep(models, probe, [(0, 0), (0, 3)], SEG)
+tok = [history[s]["tokens"] / 1e6 for s in steps]
+plt.figure(figsize=(6, 3.5))
+plt.plot(tok, sweep_ind, "o-", label="induction heads 1.0–1.3")
+plt.plot(tok, sweep_prev, "o-", label="previous-token heads 0.1, 0.2")
+plt.plot(tok, sweep_rand, "o-", label="control: heads 0.0, 0.3")
+plt.xlabel("training tokens (M)")
+plt.ylabel("Δ loss on later repeats (nats)")
+plt.legend()
+plt.show()
+
+# %% [markdown]
+# Before the bump (about 1 M tokens) ablating the future induction heads costs nothing — there is
+# nothing to remove yet; after it, they carry the whole repeated-token skill, and so do the
+# previous-token heads that feed them. The control heads cost little throughout.
+
+# %% [markdown]
+# ## Exercise 8 — An induction head by hand (3 points, ★★★, 30 min)
+#
+# **Goal:** prove you understand the circuit by *writing* it. Set every weight of a fresh
+# two-layer attention-only model (no LayerNorm) so that it does match-and-copy with no training.
+# The config gives you room for a one-hot code of everything
+# (`d_model = 2·d_vocab + n_ctx`, `d_head = max(d_vocab, n_ctx)`):
+#
+# | residual dims | holds | written by |
+# |---|---|---|
+# | `0 … d_vocab-1` | the current token, one-hot | `W_E` |
+# | `d_vocab … d_vocab+n_ctx-1` | the position, one-hot | `W_pos` |
+# | `d_vocab+n_ctx … end` | the *previous* token, one-hot | head 0.0 |
+#
+# 1. **Head 0.0, previous token.** QK: the query at position `p` must match the key at `p-1`
+#    (map position `p` to direction `p` in `W_Q`, position `k` to direction `k+1` in `W_K`, times a
+#    large factor — the scores are divided by `sqrt(d_head)`). OV: read the token, write it into the
+#    previous-token dims.
+# 2. **Head 1.0, induction.** QK: query = current token, key = previous-token dims (K-composition
+#    with head 0.0). OV: read the token at the attended position, write it into the token dims,
+#    with a factor large enough to beat the direct path.
+# 3. **Unembedding**: `W_U` reads the token dims as logits. Leave every other weight and bias zero.
+#
+# - in: `cfg` (`checks.hand_built_config(...)`: `d_vocab`, `n_ctx`, `d_model`, `d_head`, `n_heads ≥ 1`)
+# - out: an `AttnOnlyTransformer(cfg)` with your weights. It passes when chapter 3's detectors
+#   (`metrics.head_scores`) give a layer-0 head previous-token score ≥ 0.9, a layer-1 head
+#   prefix-matching score ≥ 0.9 on a repeated-random-token probe, and the later repeats are predicted.
+
+# %% nbgrader={"solution": true, "grade_id": "ch5_build_induction_model_code"}
+from induction_course.model import AttnOnlyTransformer  # noqa: E402
+
+
+def build_induction_model(cfg) -> AttnOnlyTransformer:
+    """A two-layer model whose head 0.0 attends to the previous token and head 1.0 does induction."""
+    V, N = cfg.d_vocab, cfg.n_ctx
+    TOK, POS, PREV = 0, V, V + N  # where each one-hot code starts in the residual stream
+    model = AttnOnlyTransformer(cfg)
+    ### BEGIN SOLUTION
+    big = 20.0 * math.sqrt(cfg.d_head)
+    v, n = torch.arange(V), torch.arange(N)
+    for p in model.parameters():
+        p.requires_grad_(False).zero_()
+    if True:  # set the one-hot codes and the two heads
+        model.W_E[v, TOK + v] = 1.0
+        model.W_pos[n, POS + n] = 1.0
+        # head 0.0: query at p -> direction p, key at k -> direction k + 1
+        model.W_Q[0, 0, POS + n, n] = big
+        model.W_K[0, 0, POS + n[:-1], n[1:]] = 1.0
+        model.W_V[0, 0, TOK + v, v] = 1.0
+        model.W_O[0, 0, v, PREV + v] = 1.0
+        # head 1.0: query = current token, key = previous token (written by head 0.0)
+        model.W_Q[1, 0, TOK + v, v] = big
+        model.W_K[1, 0, PREV + v, v] = 1.0
+        model.W_V[1, 0, TOK + v, v] = 1.0
+        model.W_O[1, 0, v, TOK + v] = 10.0
+        model.W_U[TOK + v, v] = 1.0
+    ### END SOLUTION
+    return model.eval()
+
+
+# %% nbgrader={"grade": true, "grade_id": "ch5_build_induction_model", "points": 3}
+checks.check_build_induction_model(build_induction_model)
+hand = build_induction_model(checks.hand_built_config(30, 48))
+hand_probe = repeated_random_tokens(10, 10, 4, torch.arange(1, 30), 0, seed=0)
+s = M.head_scores(hand, hand_probe)
+print("previous-token:", s["previous_token"][0], " prefix matching:", s["prefix_matching"][1])
+### BEGIN HIDDEN TESTS
+checks.compare_with_reference("build_induction_model", build_induction_model, seed=561, d_vocab=20, n_ctx=64, seg_len=12)
+checks.compare_with_reference("build_induction_model", build_induction_model, seed=562, d_vocab=40, n_ctx=40, n_heads=2, seg_len=9)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Summary.** Removing the four induction heads destroys the repeated-token skill (+7.6 nats) and
+# most of the in-context learning on real text; knocking out just their induction stripe costs
+# almost as much; random heads cost little; the previous-token heads matter only through the
+# induction heads' keys (pattern-preserving ablation of them costs nothing). And a dozen lines of
+# hand-set weights reproduce the circuit: two heads, K-composition, a copying OV circuit.
