@@ -201,8 +201,19 @@ c.CourseDirectory.db_url = {"sqlite:///" + str(course / "gradebook.db")!r}
     (course / "nbgrader_config.py").write_text(text, encoding="utf-8")
 
 
+def _with_interpreter_bin(env: dict) -> dict:
+    """nbgrader shells out to ``alembic`` (gradebook migrations) by name: put this
+    interpreter's script folder first on PATH, so grading works from a virtual environment
+    that was never activated (``.venv/bin/python -m ...``, as CI and the README run it)."""
+    bin_dir = str(Path(sys.executable).parent)
+    parts = env.get("PATH", "").split(os.pathsep) if env.get("PATH") else []
+    if bin_dir not in parts:
+        env["PATH"] = os.pathsep.join([bin_dir, *parts])
+    return env
+
+
 def _nbgrader(course: Path, *args: str, log: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+    env = _with_interpreter_bin(dict(os.environ))
     env.setdefault("PYTHONHASHSEED", "0")
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     start = time.perf_counter()
@@ -702,7 +713,7 @@ def _worker_env(task: _Task) -> dict:
         "MKL_NUM_THREADS": str(task.threads),
         "PWD": str(task.course),
     })
-    return env
+    return _with_interpreter_bin(env)
 
 
 _INCIDENTS = {
