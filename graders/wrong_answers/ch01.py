@@ -13,32 +13,15 @@ To add one: write the function (same signature as the exercise) and decorate it 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
+
+from induction_course.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 
 from induction_course import functional as F
 
 
-@dataclass(frozen=True)
-class WrongAnswer:
-    grade_id: str  # the grade cell that must fail (a column of grades.csv)
-    function: str  # the name the student's function has in the notebook
-    why: str  # the mistake, in words
-    fn: Callable
-    hint: str | None = None  # a substring the visible checks' message must contain
-
-
-WRONG_ANSWERS: list[WrongAnswer] = []
-
-
-def wrong(grade_id: str, function: str, why: str, hint: str | None = None):
-    def register(fn: Callable) -> Callable:
-        WRONG_ANSWERS.append(WrongAnswer(grade_id, function, why, fn, hint))
-        return fn
-
-    return register
+WRONG_ANSWERS, wrong = new_catalogue()
 
 
 def _future(n: int) -> torch.Tensor:

@@ -6,32 +6,13 @@ cell fail (``tests/test_chapter02.py``); ``hint`` must appear in the visible che
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import torch
 
+from induction_course.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 from induction_course.checks_ch02 import _reference_step as train_step
 
 
-@dataclass(frozen=True)
-class WrongAnswer:
-    grade_id: str
-    function: str
-    why: str
-    fn: Callable
-    hint: str | None = None
-
-
-WRONG_ANSWERS: list[WrongAnswer] = []
-
-
-def wrong(grade_id: str, function: str, why: str, hint: str | None = None):
-    def register(fn: Callable) -> Callable:
-        WRONG_ANSWERS.append(WrongAnswer(grade_id, function, why, fn, hint))
-        return fn
-
-    return register
+WRONG_ANSWERS, wrong = new_catalogue()
 
 
 # ------------------------------------------------------------------------------ loss

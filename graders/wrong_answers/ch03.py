@@ -6,30 +6,12 @@ cell fail (``tests/test_chapter03.py``); ``hint`` must appear in the visible che
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import torch
 
-
-@dataclass(frozen=True)
-class WrongAnswer:
-    grade_id: str
-    function: str
-    why: str
-    fn: Callable
-    hint: str | None = None
+from induction_course.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 
 
-WRONG_ANSWERS: list[WrongAnswer] = []
-
-
-def wrong(grade_id: str, function: str, why: str, hint: str | None = None):
-    def register(fn: Callable) -> Callable:
-        WRONG_ANSWERS.append(WrongAnswer(grade_id, function, why, fn, hint))
-        return fn
-
-    return register
+WRONG_ANSWERS, wrong = new_catalogue()
 
 
 def _masked(pattern, mask, all_queries=False, reduce="sum"):

@@ -6,33 +6,15 @@ and the hidden part alone); ``hint`` must appear in the visible checks' message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import torch
+
+from induction_course.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 
 from induction_course import metrics as M
 from induction_course.probes import duplicate_target_mask, induction_target_mask
 
 
-@dataclass(frozen=True)
-class WrongAnswer:
-    grade_id: str
-    function: str
-    why: str
-    fn: Callable
-    hint: str | None = None
-
-
-WRONG_ANSWERS: list[WrongAnswer] = []
-
-
-def wrong(grade_id: str, function: str, why: str, hint: str | None = None):
-    def register(fn: Callable) -> Callable:
-        WRONG_ANSWERS.append(WrongAnswer(grade_id, function, why, fn, hint))
-        return fn
-
-    return register
+WRONG_ANSWERS, wrong = new_catalogue()
 
 
 # ------------------------------------------------------------------ repeated_tokens

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
+
+from induction_course.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 
 from induction_course import ablation as A
 from induction_course.checks_ch05 import later_repeat_loss
@@ -14,24 +14,7 @@ from induction_course.model import AttnOnlyTransformer, cross_entropy_next_token
 from induction_course.probes import duplicate_target_mask, induction_target_mask
 
 
-@dataclass(frozen=True)
-class WrongAnswer:
-    grade_id: str
-    function: str
-    why: str
-    fn: Callable
-    hint: str | None = None
-
-
-WRONG_ANSWERS: list[WrongAnswer] = []
-
-
-def wrong(grade_id: str, function: str, why: str, hint: str | None = None):
-    def register(fn: Callable) -> Callable:
-        WRONG_ANSWERS.append(WrongAnswer(grade_id, function, why, fn, hint))
-        return fn
-
-    return register
+WRONG_ANSWERS, wrong = new_catalogue()
 
 
 def _zhook(fn):
