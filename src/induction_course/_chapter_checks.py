@@ -8,12 +8,11 @@ the student's other answers while one exercise is checked (a mistake costs one e
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
-from induction_course.checks import CheckFailed, Exercise, _call_args, _fail
+from induction_course.checks import CheckFailed, Exercise, _call_args, _fail, reference_pieces
 
 __all__ = ["ChapterChecks", "CheckFailed", "Exercise", "as_float"]
 
@@ -41,22 +40,10 @@ class ChapterChecks:
         self.pieces = dict(pieces or {})
 
     # -------------------------------------------------------------- reference substitution
-    @contextlib.contextmanager
-    def reference_pieces(self, fn: Callable, keep: str) -> Iterator[None]:
+    def reference_pieces(self, fn: Callable, keep: str):
         """While ``fn`` (exercise ``keep``) runs, names of the chapter's other exercises that the
         notebook defines resolve to the reference; restored afterwards."""
-        namespace = getattr(fn, "__globals__", None)
-        saved: dict[str, Any] = {}
-        if isinstance(namespace, dict):
-            for piece, ref in self.pieces.items():
-                if piece != keep and callable(namespace.get(piece)) and namespace[piece] is not ref:
-                    saved[piece] = namespace[piece]
-                    namespace[piece] = ref
-        try:
-            yield
-        finally:
-            if isinstance(namespace, dict):
-                namespace.update(saved)
+        return reference_pieces(fn, keep, self.pieces)
 
     # ------------------------------------------------------------------------- running
     def _run_one(self, exercise: str, fn: Callable, sizes: dict) -> None:

@@ -182,5 +182,4 @@ __all__ = [
     "load_train_losses",
     "list_steps",
     "save_checkpoint",
-    "torch",
 ]

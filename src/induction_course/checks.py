@@ -155,7 +155,7 @@ PIECES: dict[str, Callable] = {
 
 
 @contextlib.contextmanager
-def reference_pieces(fn: Callable, keep: str) -> Iterator[None]:
+def reference_pieces(fn: Callable, keep: str, pieces: dict[str, Callable] | None = None) -> Iterator[None]:
     """While checking ``fn`` (exercise ``keep``), let it see the reference of every other exercise.
 
     A student's ``attention_layer`` may call their own ``attention_pattern``; if that one is
@@ -166,7 +166,7 @@ def reference_pieces(fn: Callable, keep: str) -> Iterator[None]:
     namespace = getattr(fn, "__globals__", None)
     saved: dict[str, Any] = {}
     if isinstance(namespace, dict):
-        for piece, ref in PIECES.items():
+        for piece, ref in (PIECES if pieces is None else pieces).items():
             if piece != keep and callable(namespace.get(piece)) and namespace[piece] is not ref:
                 saved[piece] = namespace[piece]
                 namespace[piece] = ref

@@ -51,7 +51,9 @@ def evaluate(model, eval_set: EvalSet) -> dict:
     scores = metrics.head_scores(model, probe)
     prev = scores["previous_token"]  # [L, H]
     prefix = scores["prefix_matching"]
-    icl = metrics.icl_score(model, text)
+    # One forward pass over the held-out text gives both the ICL score and the mean loss.
+    text_losses = cross_entropy_next_token(model(text), text, per_token=True)
+    icl = metrics.icl_score_from_losses(text_losses, *metrics.icl_positions(text.shape[1]))
     if was_training:
         model.train()
     return {
@@ -62,7 +64,7 @@ def evaluate(model, eval_set: EvalSet) -> dict:
         "best_prev_token_layer0": float(prev[0].max()),
         "best_prefix_matching_layer1": float(prefix[1:].max()) if prefix.shape[0] > 1 else float("nan"),
         "icl_score": float(icl),
-        "text_loss": float(cross_entropy_next_token(model(text), text)),
+        "text_loss": float(text_losses.mean()),
     }
 
 

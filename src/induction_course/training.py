@@ -212,8 +212,4 @@ def train(
     return result
 
 
-def train_config_from_dict(d: dict) -> TrainConfig:
-    return TrainConfig(**{k: v for k, v in d.items() if k in TrainConfig.__dataclass_fields__})
-
-
-__all__ = ["TrainConfig", "TrainResult", "train", "default_model_config", "asdict"]
+__all__ = ["TrainConfig", "TrainResult", "train", "default_model_config"]
