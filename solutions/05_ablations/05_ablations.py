@@ -433,7 +433,7 @@ def build_induction_model(cfg) -> AttnOnlyTransformer:
     v, n = torch.arange(V), torch.arange(N)
     for p in model.parameters():
         p.requires_grad_(False).zero_()
-    if True:  # set the one-hot codes and the two heads
+    with torch.no_grad():  # set the one-hot codes and the two heads
         model.W_E[v, TOK + v] = 1.0
         model.W_pos[n, POS + n] = 1.0
         # head 0.0: query at p -> direction p, key at k -> direction k + 1
