@@ -8,8 +8,27 @@
 #     name: python3
 # ---
 
+# %% nbgrader={"grade_id": "ch1_runtime_setup", "locked": true}
+# Setup: run this cell first. In Google Colab it installs the course package and turns on
+# interactive widgets; anywhere else (JupyterLab, Binder, nbgrader) it installs nothing.
+# DEVICE is the GPU when the runtime has one: training and the checkpoint sweeps use it.
+import sys
+
+if "google.colab" in sys.modules:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("induction_course") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                        "induction-course[colab] @ git+https://github.com/induction-heads-course/induction-heads.git@main"], check=True)
+from induction_course.runtime import setup_runtime
+
+DEVICE = setup_runtime()
+
 # %% [markdown]
 # # Chapter 1 — Build a transformer, piece by piece
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/induction-heads-course/induction-heads/blob/main/chapters/01_build_transformer/01_build_transformer.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/induction-heads-course/induction-heads/main?urlpath=lab/tree/chapters/01_build_transformer/01_build_transformer.ipynb)
 #
 # Induction heads live in a two-layer, attention-only transformer (Elhage et al. 2021; Olsson et
 # al. 2022). Before we can find them, we build that model ourselves: every weight named and

@@ -8,8 +8,27 @@
 #     name: python3
 # ---
 
+# %% nbgrader={"grade_id": "ch2_runtime_setup", "locked": true}
+# Setup: run this cell first. In Google Colab it installs the course package and turns on
+# interactive widgets; anywhere else (JupyterLab, Binder, nbgrader) it installs nothing.
+# DEVICE is the GPU when the runtime has one: training and the checkpoint sweeps use it.
+import sys
+
+if "google.colab" in sys.modules:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("induction_course") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                        "induction-course[colab] @ git+https://github.com/induction-heads-course/induction-heads.git@main"], check=True)
+from induction_course.runtime import setup_runtime
+
+DEVICE = setup_runtime()
+
 # %% [markdown]
 # # Chapter 2 — Training, and the induction bump
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/induction-heads-course/induction-heads/blob/main/chapters/02_training/02_training.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/induction-heads-course/induction-heads/main?urlpath=lab/tree/chapters/02_training/02_training.ipynb)
 #
 # Olsson et al. (2022) saw the same thing in every transformer with two or more layers: early in
 # training the loss curve has a small **bump**, and in that window induction heads form and the
@@ -372,15 +391,16 @@ for seed, n_ctx in ((2701, 64), (2702, 200), (2703, 600)):
 
 # %%
 eval_set = checkpoints.load_eval_set(run_dir)
-text = eval_set.text[:128]
-probe = eval_set.probe
+text = eval_set.text[:128].to(DEVICE)
+probe = eval_set.probe.to(DEVICE)
 rows = []
+print(f"sweep over {len(steps[::2])} checkpoints on {DEVICE}")
 for step in steps[::2]:
-    m = checkpoints.load_model(run_dir, step=step).eval()
+    m = checkpoints.load_model(run_dir, step=step, device=DEVICE)
     with torch.no_grad():
         first, later = repeat_losses(per_token_loss(m(probe), probe), eval_set.seg_len)
         icl = icl_score(per_token_loss(m(text), text))
-    rows.append((step, first, later, icl))
+    rows.append((step, float(first), float(later), float(icl)))
 ck_steps, firsts, laters, icls = map(list, zip(*rows))
 fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.5))
 a1.plot(ck_steps, firsts, "o-", label="first copy")

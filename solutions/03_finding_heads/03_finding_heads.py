@@ -8,8 +8,27 @@
 #     name: python3
 # ---
 
+# %% nbgrader={"grade_id": "ch3_runtime_setup", "locked": true}
+# Setup: run this cell first. In Google Colab it installs the course package and turns on
+# interactive widgets; anywhere else (JupyterLab, Binder, nbgrader) it installs nothing.
+# DEVICE is the GPU when the runtime has one: training and the checkpoint sweeps use it.
+import sys
+
+if "google.colab" in sys.modules:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("induction_course") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                        "induction-course[colab] @ git+https://github.com/induction-heads-course/induction-heads.git@main"], check=True)
+from induction_course.runtime import setup_runtime
+
+DEVICE = setup_runtime()
+
 # %% [markdown]
 # # Chapter 3 — Finding the heads
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/induction-heads-course/induction-heads/blob/main/chapters/03_finding_heads/03_finding_heads.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/induction-heads-course/induction-heads/main?urlpath=lab/tree/chapters/03_finding_heads/03_finding_heads.ipynb)
 #
 # Chapter 2 trained a two-layer attention-only model and saw its loss bump: somewhere in the
 # model, an **induction circuit** formed. This chapter finds it. We look at attention patterns,

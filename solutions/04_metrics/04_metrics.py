@@ -8,8 +8,27 @@
 #     name: python3
 # ---
 
+# %% nbgrader={"grade_id": "ch4_runtime_setup", "locked": true}
+# Setup: run this cell first. In Google Colab it installs the course package and turns on
+# interactive widgets; anywhere else (JupyterLab, Binder, nbgrader) it installs nothing.
+# DEVICE is the GPU when the runtime has one: training and the checkpoint sweeps use it.
+import sys
+
+if "google.colab" in sys.modules:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("induction_course") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                        "induction-course[colab] @ git+https://github.com/induction-heads-course/induction-heads.git@main"], check=True)
+from induction_course.runtime import setup_runtime
+
+DEVICE = setup_runtime()
+
 # %% [markdown]
 # # Chapter 4 — The paper's metrics, and its central figure for your model
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/induction-heads-course/induction-heads/blob/main/chapters/04_metrics/04_metrics.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/induction-heads-course/induction-heads/main?urlpath=lab/tree/chapters/04_metrics/04_metrics.ipynb)
 #
 # Olsson et al. (2022) did not find induction heads by looking at pictures: they defined numbers
 # that any head can be scored on, computed them for every head of every checkpoint, and plotted
@@ -489,18 +508,20 @@ checks.compare_with_reference("icl_score", icl_score, seed=492, batch=8, n_ctx=1
 steps = list_steps()[::2] + ([list_steps()[-1]] if len(list_steps()) % 2 == 0 else [])
 history = {h["step"]: h for h in load_history()}
 track = {k: [] for k in ("tokens", "prefix", "copy_eig", "copy_logit", "K", "icl", "loss")}
+probe_d, pool_d, text_d = probe.to(DEVICE), pool.to(DEVICE), text.to(DEVICE)
+print(f"sweep over {len(steps)} checkpoints on {DEVICE}")
 for step in steps:
-    m = load_model(step=step)
+    m = load_model(step=step, device=DEVICE)
     Wm = {n: getattr(m, n).detach().double() for n in ("W_E", "W_V", "W_O", "W_U")}
     track["tokens"].append(history[step]["tokens"] / 1e6)
-    track["prefix"].append(prefix_matching_all_heads(m, probe))
-    track["copy_eig"].append(M.eigenvalue_copying_score(m, pool))
-    track["copy_logit"].append(M.copying_score(m, pool))
+    track["prefix"].append(prefix_matching_all_heads(m, probe_d).cpu())
+    track["copy_eig"].append(M.eigenvalue_copying_score(m, pool_d).cpu())
+    track["copy_logit"].append(M.copying_score(m, pool_d).cpu())
     ov0 = (m.W_V[0] @ m.W_O[0]).detach().double()
     qk1 = (m.W_Q[1] @ m.W_K[1].transpose(-1, -2)).detach().double()
-    track["K"].append(kqv_composition(ov0, qk1, (m.W_V[1] @ m.W_O[1]).detach().double())["K"].max(-1).values)
+    track["K"].append(kqv_composition(ov0, qk1, (m.W_V[1] @ m.W_O[1]).detach().double())["K"].max(-1).values.cpu())
     with torch.no_grad():
-        track["icl"].append(icl_score(cross_entropy_next_token(m(text), text, per_token=True)))
+        track["icl"].append(float(icl_score(cross_entropy_next_token(m(text_d), text_d, per_token=True))))
     track["loss"].append(history[step]["train_loss"])
 tokens_m = track["tokens"]
 lo, hi = bump_window(load_history())

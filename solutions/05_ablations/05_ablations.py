@@ -8,8 +8,27 @@
 #     name: python3
 # ---
 
+# %% nbgrader={"grade_id": "ch5_runtime_setup", "locked": true}
+# Setup: run this cell first. In Google Colab it installs the course package and turns on
+# interactive widgets; anywhere else (JupyterLab, Binder, nbgrader) it installs nothing.
+# DEVICE is the GPU when the runtime has one: training and the checkpoint sweeps use it.
+import sys
+
+if "google.colab" in sys.modules:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("induction_course") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                        "induction-course[colab] @ git+https://github.com/induction-heads-course/induction-heads.git@main"], check=True)
+from induction_course.runtime import setup_runtime
+
+DEVICE = setup_runtime()
+
 # %% [markdown]
 # # Chapter 5 — Ablations: do the induction heads *cause* in-context learning?
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/induction-heads-course/induction-heads/blob/main/chapters/05_ablations/05_ablations.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/induction-heads-course/induction-heads/main?urlpath=lab/tree/chapters/05_ablations/05_ablations.ipynb)
 #
 # Chapter 4 showed a coincidence: the induction heads' scores jump exactly when the in-context
 # learning score drops. Olsson et al. (2022) back the claim with interventions: in small
@@ -371,11 +390,12 @@ checks.compare_with_reference("ablation_sweep", ablation_sweep, seed=552, n_mode
 # %%
 steps = list_steps()[::5]
 history = {h["step"]: h for h in load_history()}
-models = [load_model(step=s) for s in steps]
+models = [load_model(step=s, device=DEVICE) for s in steps]
+print(f"sweep over {len(steps)} checkpoints on {DEVICE}")
 with torch.no_grad():
-    sweep_ind = ablation_sweep(models, probe, INDUCTION, SEG)
-    sweep_prev = ablation_sweep(models, probe, PREV_TOKEN, SEG)
-    sweep_rand = ablation_sweep(models, probe, [(0, 0), (0, 3)], SEG)
+    sweep_ind = ablation_sweep(models, probe.to(DEVICE), INDUCTION, SEG).cpu()
+    sweep_prev = ablation_sweep(models, probe.to(DEVICE), PREV_TOKEN, SEG).cpu()
+    sweep_rand = ablation_sweep(models, probe.to(DEVICE), [(0, 0), (0, 3)], SEG).cpu()
 tok = [history[s]["tokens"] / 1e6 for s in steps]
 plt.figure(figsize=(6, 3.5))
 plt.plot(tok, sweep_ind, "o-", label="induction heads 1.0–1.3")

@@ -63,6 +63,22 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor()
 
 
+def _cmd_links(args: argparse.Namespace) -> int:
+    from induction_course import links
+    from induction_course.grading import find_root
+
+    root = Path(args.root) if args.root else find_root()
+    changed = links.sync(root, check=args.check)
+    if args.check:
+        for c in changed:
+            print(f"out of date (run `induction-course links`): {c}")
+        return 1 if changed else 0
+    print("\n".join(f"wrote {c}" for c in changed) if changed else f"up to date with {links.REPOSITORY}")
+    if changed:
+        print("now run `induction-course release` to rebuild the notebooks")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="induction-course", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("links", help="rewrite the Colab/Binder badges and the notebooks' setup cell "
+                       "from induction_course.links.REPOSITORY")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is out of date")
+    p.add_argument("--root", help="the course repository (default: found from the current folder)")
+    p.set_defaults(func=_cmd_links)
 
     p = sub.add_parser("doctor", help="check the installation: versions, data files, GPU")
     p.set_defaults(func=_cmd_doctor)

@@ -270,7 +270,11 @@ def release(root: str | Path | None = None, chapters: list[str] | None = None, c
     chapters = chapters or all_chapters
     for ch in chapters:
         _check_chapter(root, ch)
-    changed = sync_scripts(root, chapters, check=check)
+    from induction_course import links
+
+    # Badges and setup cells come from links.REPOSITORY; refresh them before building notebooks.
+    changed = links.sync(root, check=check)
+    changed += sync_scripts(root, chapters, check=check)
     with tempfile.TemporaryDirectory(prefix="induction-release-") as tmp:
         for ch in chapters:
             course = _prepare_course(root, ch, Path(tmp) / ch)

@@ -70,9 +70,12 @@ def default_model_config(d_vocab: int) -> ModelConfig:
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
+    """``prefer`` if given, else the notebook setup cell's choice (the GPU when there is one)."""
     if prefer:
         return torch.device(prefer)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from induction_course.runtime import current_device
+
+    return current_device()
 
 
 def make_batch(
@@ -128,6 +131,9 @@ def train(
     if mcfg.d_vocab != corpus.d_vocab:
         raise ValueError(f"model d_vocab={mcfg.d_vocab} but the tokenizer has {corpus.d_vocab} tokens")
     dev = pick_device(device)
+    if progress:
+        gpu = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
+        print(f"training on {dev}{gpu}")
     torch.manual_seed(tcfg.seed)
     gen = torch.Generator().manual_seed(tcfg.seed)
     pool = corpus.token_pool()
