@@ -3,6 +3,8 @@
 - ``train``   train the model from scratch, with checkpoints and metrics over training
 - ``report``  head table, ablations, plots and an HTML page, from shipped or given checkpoints
 - ``doctor``  what this installation can do (versions, data files, GPU)
+- ``links``   rewrite the Colab/Binder badges and setup cells from the repository address
+- ``export-html``  a notebook as one HTML page that opens offline
 - ``release`` / ``grade``  the nbgrader course pipeline (see :mod:`induction_course.grading`)
 
 Errors a user can fix (a missing folder, a corrupt file) print one line and exit 2.
@@ -63,6 +65,18 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor()
 
 
+def _cmd_export_html(args: argparse.Namespace) -> int:
+    from induction_course.export import ExportError, notebook_to_html
+
+    out = Path(args.out) if args.out else Path(args.notebook).with_suffix(".html")
+    try:
+        path = notebook_to_html(args.notebook, out, execute=args.execute)
+    except ExportError as exc:
+        raise UserError(str(exc)) from exc
+    print(f"wrote {path}")
+    return 0
+
+
 def _cmd_links(args: argparse.Namespace) -> int:
     from induction_course import links
     from induction_course.grading import find_root
@@ -109,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="check the installation: versions, data files, GPU")
     p.set_defaults(func=_cmd_doctor)
+
+    p = sub.add_parser("export-html", help="a notebook as one HTML file that needs no network to open")
+    p.add_argument("notebook", help="the .ipynb to export")
+    p.add_argument("--out", default=None, help="HTML file to write (default: next to the notebook)")
+    p.add_argument("--execute", action="store_true", help="run the notebook in a fresh kernel first")
+    p.set_defaults(func=_cmd_export_html)
 
     try:
         from induction_course import grading

@@ -1,8 +1,14 @@
 """Interactive views of attention: circuitsvis patterns and an ipywidgets head explorer.
 
-Both work offline (circuitsvis ships its JavaScript inline) and do nothing harmful when run
-headless (nbclient, nbgrader): they return objects that a notebook front end displays.
-Without circuitsvis or ipywidgets installed they fall back to matplotlib.
+Both do nothing harmful when run headless (nbclient, nbgrader): they return objects that a
+notebook front end displays. Without circuitsvis or ipywidgets installed they fall back to
+matplotlib.
+
+The circuitsvis views always carry circuitsvis's JavaScript inline (about 1.3 MB per view).
+circuitsvis itself decides at display time: it probes ``http://google.com`` from the kernel
+and, when that answers, emits a page that imports the bundle from unpkg.com. That makes a
+saved notebook depend on who ran it and where, puts a network call in every display, and
+leaves exported HTML blank offline. Inline is bigger but always draws.
 """
 
 from __future__ import annotations
@@ -27,8 +33,25 @@ def token_labels(tokens: torch.Tensor, tokenizer=None, bos: int | None = None) -
     return out
 
 
+class InlineHTML:
+    """HTML that a notebook displays as is (``_repr_html_``), with a short plain-text repr."""
+
+    def __init__(self, html: str, text: str):
+        self.html = html
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def attention_view(pattern: torch.Tensor, labels: Sequence[str], head_names: Sequence[str] | None = None):
-    """``pattern[head, q, k]`` of one sequence as a circuitsvis view (matplotlib if missing)."""
+    """``pattern[head, q, k]`` of one sequence as a circuitsvis view (matplotlib if missing).
+
+    The view is self-contained HTML (JavaScript inline, no network; see the module docstring).
+    """
     pattern = pattern.detach().float().cpu()
     try:
         import circuitsvis as cv
@@ -37,10 +60,13 @@ def attention_view(pattern: torch.Tensor, labels: Sequence[str], head_names: Seq
 
         names = list(head_names or [f"head {h}" for h in range(pattern.shape[0])])
         return attention_patterns(pattern, list(labels), names)
-    return cv.attention.attention_heads(
+    rendered = cv.attention.attention_heads(
         attention=pattern, tokens=list(labels),
         attention_head_names=list(head_names) if head_names else None,
     )
+    # local_src, not _repr_html_(): the latter picks the CDN version whenever google.com answers
+    n_heads, n_pos = pattern.shape[0], pattern.shape[-1]
+    return InlineHTML(rendered.local_src, f"<attention patterns: {n_heads} heads, {n_pos} tokens>")
 
 
 def _patterns(model, tokens: torch.Tensor) -> list[torch.Tensor]:
