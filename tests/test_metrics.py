@@ -183,6 +183,8 @@ def test_model_scores_match_bridge(model, bridge):
         assert torch.allclose(fn(model, POOL), fn(bridge, POOL), atol=1e-5, equal_nan=True)
     for k, v in M.composition_scores(model).items():
         assert torch.allclose(v, M.composition_scores(bridge)[k], atol=1e-5)
+    kw = dict(n_examples=2, seq_len=6)
+    assert torch.allclose(M.activation_copying_ratio(model, POOL, **kw), M.activation_copying_ratio(bridge, POOL, **kw), atol=1e-5)
 
 
 # --------------------------------------------------------------------- copying
@@ -209,6 +211,60 @@ def test_eigenvalue_shortcut_matches_full_vocab_matrix(model):
             eig = torch.linalg.eigvals(full.detach())
             ref = eig.real.sum() / eig.abs().sum()
             assert fast[layer, head].item() == pytest.approx(ref.item(), abs=1e-4)
+
+
+def _self_attending_copy_model(sign: float) -> AttnOnlyTransformer:
+    """The identity copy head of ``identity_copy_model``, attending (almost) only to its own token."""
+    m = identity_copy_model(sign)
+    with torch.no_grad():
+        m.W_pos.zero_()
+        m.W_Q[0, 0].copy_(6 * torch.eye(4))
+        m.W_K[0, 0].copy_(6 * torch.eye(4))
+    return m
+
+
+@pytest.mark.parametrize("sign, expected", [(1.0, 1.0), (-1.0, 0.0), (0.0, 0.0)])
+def test_activation_copying_ratio_of_hand_built_heads(sign, expected):
+    r = M.activation_copying_ratio(_self_attending_copy_model(sign), seq_len=4, n_examples=3)
+    assert r.shape == (1, 1)
+    assert r.item() == pytest.approx(expected, abs=1e-3)
+
+
+def test_activation_copying_ratio_matches_a_loop_over_queries(model):
+    fast = M.activation_copying_ratio(model, POOL, n_examples=2, seq_len=6, seed=5)
+    gen = torch.Generator().manual_seed(5)
+    toks = torch.stack([POOL[torch.randperm(POOL.numel(), generator=gen)[:6]] for _ in range(2)])
+    _, cache = model.run_with_cache(toks)
+    for layer in range(2):
+        for head in range(3):
+            ratios = []
+            for b in range(2):
+                for q in range(6):
+                    out = cache[f"blocks.{layer}.attn.hook_result"][b, q, head].double()
+                    if model.cfg.normalization == "LN":
+                        out = (out - out.mean()) * model.ln_final_w.double()
+                    lg = out @ model.W_U.double()
+                    up = torch.relu(lg - lg.mean())
+                    attn = cache[f"blocks.{layer}.attn.hook_pattern"][b, head, q].double()
+                    num = sum(attn[k] * up[toks[b, k]] for k in range(6))
+                    den = sum(up[toks[b, k]] for k in range(6))
+                    ratios.append(0.0 if den == 0 else (num / den).item())  # raises only other tokens
+            assert fast[layer, head].item() == pytest.approx(sum(ratios) / len(ratios), abs=1e-5)
+    with pytest.raises(ValueError, match="seq_len"):
+        M.activation_copying_ratio(model, POOL, seq_len=POOL.numel() + 1)
+
+
+def test_activation_copying_ratio_separates_the_shipped_induction_heads():
+    from induction_course import checkpoints
+
+    trained = checkpoints.load_model()
+    pool = torch.tensor(checkpoints.load_config()["token_pool"])
+    r = M.activation_copying_ratio(trained, pool)
+    random_r = M.activation_copying_ratio(AttnOnlyTransformer(trained.cfg), pool)
+    # a random head raises the attended token about as much as any of the 25: r ~ 1/25
+    assert random_r.mean().item() == pytest.approx(1 / 25, abs=0.015)
+    assert r[1].min() > 2.5 * random_r.max()  # the induction heads copy what they attend to
+    assert r[1].mean() > 1.5 * r[0].mean()
 
 
 def test_random_heads_copy_about_zero(model):

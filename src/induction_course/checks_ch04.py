@@ -248,7 +248,7 @@ def _cmp_pm_model(name, actual, expected, case):
 
 # ------------------------------------------------------ 4. logit copying score
 def logit_copying_score_reference(logits: torch.Tensor, attended: torch.Tensor) -> float:
-    """The paper's logit-based copying score of one head from its direct logit effects.
+    """The course's weight-based logit copying score of one head from its direct logit effects.
 
     ``logits[n_tokens, n_cols]``: row ``i`` is the head's direct effect on the logits when it
     attends to token ``i`` (``W_E[t_i] W_V W_O W_U``); ``attended[n_tokens]``: the column of

@@ -7,7 +7,7 @@ Three families live here:
   prefix-matching (induction) scores. Each returns one number per head, ``[head]``, so a
   notebook can grade them on hand-built patterns. :func:`head_scores` and
   :func:`prefix_matching_scores` run a model once and return ``[n_layers, n_heads]`` tensors.
-- **Weight scores**: the copying score (eigenvalue form and the paper's logit form), top-1 OV
+- **Weight scores**: the copying score (eigenvalue form and a weight-based logit form), top-1 OV
   copying accuracy, and Q/K/V-composition scores with a random-matrix baseline.
 - **Loss scores**: the in-context-learning score and losses on repeated-token probes.
 
@@ -40,6 +40,7 @@ __all__ = [
     "prefix_matching_scores",
     "eigenvalue_copying_score",
     "copying_score",
+    "activation_copying_ratio",
     "ov_top1_copying_accuracy",
     "composition_score",
     "composition_scores",
@@ -303,30 +304,28 @@ def _full_ov_rows(model, layer: int, rows: torch.Tensor, cols: torch.Tensor) -> 
 
 
 def copying_score(model, token_pool=None, n_tokens: int | None = None, seed: int = 0) -> torch.Tensor:
-    """Olsson et al.'s logit-based copying score of every head, ``[n_layers, n_heads]``, in -1..1.
+    """A weight-based logit copying score of every head, ``[n_layers, n_heads]``, in -1..1.
 
-    What is implemented, for each head:
+    The course's own score, modelled on Olsson et al.'s head-activation evaluator (see
+    :func:`activation_copying_ratio` for that one) but computed from weights only. For each head:
 
     1. For each token ``t`` (all of ``token_pool``, or ``n_tokens`` of them drawn with ``seed``),
        the head's direct effect on the logits when it attends to ``t`` with all its attention:
        ``x = W_E[t] W_V W_O W_U`` restricted to the pool's columns (``[len(pool)]``).
-    2. Mean-centre ``x`` over the vocabulary (a constant shift of all logits does nothing).
+    2. Mean-centre ``x`` over those columns (a constant shift of all logits does nothing).
     3. ``p = ReLU(x)`` and ``n = ReLU(-x)``; ``r+ = p[t] / sum(p)`` is the share of the raised
        logit mass that goes to ``t`` itself, ``r- = n[t] / sum(n)`` the share of the lowered mass.
     4. The score of the token is ``r+ - r-``; the head's score is its mean over tokens.
 
-    The paper describes steps 1-3 (mean-centre, ReLU, ratio of the attended token's value to
-    the sum, averaged over random tokens) and says the result is rescaled to -1..1 so that
-    negative means anti-copying; its exact rescaling is not spelled out, so we take the
-    symmetric difference of the ReLU ratio and its mirror image. This has the properties the
-    paper's score is used for: +1 for a head that raises only ``t`` (identity OV), -1 for one
-    that lowers only ``t``, about 0 for a random head (both shares are ~2 / len(pool)), and 0
-    for a head whose output is zero. Plain ``2 r+ - 1`` would not work: it gives -1, not 0, to
-    a random head.
+    Properties: +1 for a head that raises only ``t`` (identity OV), -1 for one that lowers only
+    ``t``, about 0 for a random head (both shares are ~2 / len(pool)) and for a zero head.
+    Because the share is taken over the whole pool, a head that raises ``t`` most but also raises
+    many other tokens a little scores low: the trained induction heads of the shipped run score
+    ~0.05 while their eigenvalue score is ~1.0 and ``t`` is their top logit for ~65 % of tokens.
+    Differences from the paper's evaluator: weights instead of a forward pass, the whole pool
+    instead of a 25-token sample as the denominator, the ``r-`` term, and no rescaling.
 
-    With ``cfg.normalization == "LN"`` the plain matrices are used: the LayerNorm before the
-    head and the unembedding is left out (it scales each token's vector by a positive number
-    and centres it, which barely moves a ratio like this one); the model's default has no LN.
+    LayerNorm (the shipped run has it) is left out: the plain matrices are used.
     """
     n_layers, _ = _n_layers_heads(model)
     d_vocab = _weight(model, "W_E").shape[0]
@@ -347,6 +346,72 @@ def copying_score(model, token_pool=None, n_tokens: int | None = None, seed: int
         r_down = down.gather(-1, idx).squeeze(-1) / down.sum(-1).clamp_min(1e-300)
         scores.append((r_up - r_down).mean(-1))
     return torch.stack(scores).float()
+
+
+def _ln_final_weight(model) -> torch.Tensor | None:
+    """The final LayerNorm's weight (ours or a TransformerLens bridge's), None without LN."""
+    if getattr(model, "ln_final_w", None) is not None:
+        return model.ln_final_w.detach().double()
+    ln = getattr(model, "ln_final", None)
+    for name in ("w", "weight"):
+        w = getattr(ln, name, None) if ln is not None else None
+        if isinstance(w, torch.Tensor):
+            return w.detach().double()
+    return None
+
+
+def activation_copying_ratio(model, token_pool=None, n_examples: int = 10, seq_len: int = 25,
+                             seed: int = 0) -> torch.Tensor:
+    """Olsson et al.'s head-activation copying evaluator, read literally: ``r`` per head, 0..1.
+
+    The paper (appendix, head activation evaluators): generate 25 random tokens, excluding the
+    most and least common; compute the head's contribution to the residual stream and convert
+    it with the unembedding (the direct path) into logits; subtract the mean of the logits and
+    apply a ReLU; take the ratio of what it raises the logit of the attended token to what it
+    raises the logits of all tokens in the sample; average over 10 examples. Here:
+
+    - tokens: ``seq_len`` distinct ids from ``token_pool`` (the ids seen in training), no BOS
+      (the evaluator does not mention one); ``n_examples`` sequences drawn with ``seed``;
+    - contribution: ``hook_z`` of a real forward pass times ``W_O``; with LayerNorm it
+      goes through ``ln_final``'s centring and weight (its per-position scale cancels in a ratio);
+    - the attended token: each key weighted by its attention,
+      ``r_q = sum_k A[q, k] ReLU(lg_q)[tok_k] / sum_k ReLU(lg_q)[tok_k]``; ``r`` is the mean over
+      queries and examples. A query whose head raises no sample token counts 0 (the paper:
+      "0 (only raises other tokens)").
+
+    The paper then says the value "ranges from 0 to 0.5" and is scaled to -1..1, i.e.
+    ``4 r - 1``. Read literally the ratio reaches 1 (a head that raises only the attended token),
+    and a random head gets about ``1 / seq_len``, i.e. ``4 r - 1`` near -0.84, not 0: the text is
+    ambiguous here, so this returns ``r`` unscaled and the chapter compares it with a random head.
+    """
+    n_layers, n_heads = _n_layers_heads(model)
+    W_U = _weight(model, "W_U")
+    pool = _pool(token_pool, W_U.shape[1])
+    if not 1 <= seq_len <= pool.numel():
+        raise ValueError(f"seq_len must be between 1 and the pool size {pool.numel()}, got {seq_len}")
+    gen = torch.Generator().manual_seed(seed)
+    toks = torch.stack([pool[torch.randperm(pool.numel(), generator=gen)[:seq_len]] for _ in range(n_examples)])
+    toks = toks.to(_device(model))
+    names = {f"blocks.{l}.attn.{h}" for l in range(n_layers) for h in ("hook_pattern", "hook_z")}
+    with torch.no_grad():
+        _, cache = model.run_with_cache(toks, names_filter=lambda n: n in names)
+    ln_w = _ln_final_weight(model)
+    W_O = _weight(model, "W_O").double()
+    out = []
+    for layer in range(n_layers):
+        z = cache[f"blocks.{layer}.attn.hook_z"].double()
+        z = z.reshape(*z.shape[:2], n_heads, -1)  # [b, q, h, d_head]
+        res = torch.einsum("bqhe,hed->bqhd", z, W_O[layer])  # the head's contribution
+        if ln_w is not None:
+            res = (res - res.mean(-1, keepdim=True)) * ln_w
+        lg = res @ W_U.detach().double()  # [b, q, h, vocab]
+        raised = (lg - lg.mean(-1, keepdim=True)).clamp_min(0)
+        idx = toks.view(n_examples, 1, 1, seq_len).expand(-1, seq_len, n_heads, -1)
+        on_sample = raised.gather(-1, idx)  # [b, q, h, k]: raise of each sample token
+        pattern = cache[f"blocks.{layer}.attn.hook_pattern"].double().permute(0, 2, 1, 3)  # [b, q, h, k]
+        ratio = (pattern * on_sample).sum(-1) / on_sample.sum(-1).clamp_min(1e-300)
+        out.append(ratio.mean(dim=(0, 1)))
+    return torch.stack(out).float().cpu()
 
 
 def ov_top1_copying_accuracy(model, token_pool=None) -> torch.Tensor:
