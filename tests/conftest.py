@@ -170,3 +170,15 @@ def graded_class(tmp_path_factory):
         "res1": res1, "res2": res2, "rows1": rows(out1), "rows2": rows(out2),
         "before": before, "after": after,
     }
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run ~100x faster on one thread than with two busy-waiting OpenMP threads on
+    a shared machine; modules of tiny-model tests opt in, and the setting is restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

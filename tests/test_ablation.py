@@ -13,18 +13,10 @@ from induction_course import metrics as M
 from induction_course.model import AttnOnlyTransformer, ModelConfig
 from induction_course.probes import repeated_random_tokens
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 POOL = torch.arange(1, 30)
 BOS = 0
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run ~100x faster on one thread than with two busy-waiting OpenMP threads on
-    a shared machine; restore the setting for the other test modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
