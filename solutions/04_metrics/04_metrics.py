@@ -40,8 +40,10 @@ DEVICE = setup_runtime()
 # - **prefix matching** (behaviour of the QK circuit): on repeated random tokens, how much does a
 #   head attend to the token right after the earlier occurrence of the current token?
 # - **copying** (behaviour of the OV circuit): if the head attends to token `t`, does it raise the
-#   logit of `t`? Two versions: the paper's direct-logit score and Elhage et al.'s eigenvalue score
-#   Σλ/Σ|λ| of the full OV circuit, plus the top-1 accuracy of that circuit;
+#   logit of `t`? Elhage et al.'s eigenvalue score Σλ/Σ|λ| of the full OV circuit (the measure
+#   Olsson et al. validated their copying evaluator against), a logit score from the weights built
+#   like Olsson et al.'s evaluator, the top-1 accuracy of the circuit, and the paper's evaluator
+#   itself, run on activations;
 # - **composition** (how heads are wired together): K-, Q- and V-composition scores, compared with
 #   what two *random* heads would give;
 # - **in-context learning**: loss late in the context minus loss early in the context.
@@ -66,7 +68,7 @@ DEVICE = setup_runtime()
 # | 1. The repeated-random-token probe | 1 | ★ | 5 min |
 # | 2. The prefix-matching score | 2 | ★★ | 15 min |
 # | 3. Prefix matching of every head at once | 2 | ★★ | 10 min |
-# | 4. The paper's logit copying score | 2 | ★★ | 15 min |
+# | 4. A logit copying score from the weights | 2 | ★★ | 15 min |
 # | 5. The eigenvalue copying score, the d_head-sized way | 2 | ★★★ | 15 min |
 # | 6. Top-1 copying accuracy of the OV circuit | 1 | ★ | 5 min |
 # | 7. The composition score | 1 | ★ | 5 min |
@@ -89,6 +91,7 @@ from induction_course import checks_ch04 as checks
 from induction_course import metrics as M
 from induction_course.checkpoints import list_steps, load_config, load_eval_set, load_history, load_model
 from induction_course.curves import bump_window
+from induction_course.model import AttnOnlyTransformer
 
 torch.manual_seed(0)
 config = load_config()
@@ -217,15 +220,16 @@ checks.compare_with_reference("prefix_matching_all_heads", prefix_matching_all_h
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## Exercise 4 — The paper's logit copying score (2 points, ★★, 15 min)
+# ## Exercise 4 — A logit copying score from the weights (2 points, ★★, 15 min)
 #
 # **Goal:** measure what the OV circuit *does* when the head attends to a token. If a head attends
 # with all its attention to token `t`, its direct effect on the logits is the row
 # `x = W_E[t] W_V W_O W_U` (LayerNorm ignored). A copying head raises the logit of `t` itself.
-# Olsson et al. mean-centre this row (a constant shift of every logit changes no probability), pass
-# it through a ReLU, and take the share of the attended token in the sum; then they rescale to
-# −1…1 so that negative means anti-copying. The paper does not spell out the rescaling, so the
-# course uses a symmetric version that has exactly those properties:
+# Olsson et al.'s copying evaluator (their appendix) works on such logit effects: mean-centre them
+# (a constant shift of every logit changes no probability), pass them through a ReLU, and take
+# the share of the attended token; then rescale to −1…1 so that negative means anti-copying.
+# Their evaluator runs the model on 25 random tokens; this exercise builds the same idea from
+# the weights alone, over every pool token, with a symmetric form whose range needs no rescaling:
 #
 # $$x \leftarrow x - \bar x, \qquad r_+ = \frac{\mathrm{ReLU}(x)_t}{\sum_j \mathrm{ReLU}(x)_j},
 # \qquad r_- = \frac{\mathrm{ReLU}(-x)_t}{\sum_j \mathrm{ReLU}(-x)_j}, \qquad
@@ -269,6 +273,30 @@ checks.compare_with_reference("logit_copying_score", logit_copying_score, seed=4
 # tokens, even a head that puts the attended token at the top of its row gives it only a modest
 # *share* of all the positive mass. The score reads best *relatively* — layer-1 heads are several
 # times higher than layer-0 heads. Exercises 5 and 6 give two sharper views of the same circuit.
+#
+# ### The paper's evaluator, on activations
+#
+# Olsson et al.'s appendix (head activation evaluators) defines copying on a forward pass:
+# *generate 25 random tokens (not the most or least common ones); take the head's contribution
+# to the residual stream and convert it with the unembedding (the direct path) into logits;
+# subtract the mean and apply a ReLU; compute the ratio of what it raises the attended token's
+# logit to what it raises the logits of all tokens in the sample.* `metrics.activation_copying_ratio`
+# does exactly that (each key weighted by its attention, through the final LayerNorm, averaged
+# over 10 samples). Compare the trained heads with the same architecture at initialisation:
+# a head that raises the attended token no more than any other gets about 1/25 = 0.04.
+#
+# The paper adds that the ratio "ranges from 0 to 0.5" and is scaled to −1…1. Read literally the
+# ratio can reach 1 (a head that raises only the attended token), and `4r − 1` would give a
+# *random* head about −0.84, not 0 — the text is ambiguous there, so we compare raw ratios. Also
+# note how weak the separation is on a non-repeated sequence: the induction heads have nothing
+# to induct on, and put much of their attention on the first token.
+
+# %%
+paper_r = M.activation_copying_ratio(model, pool)
+untrained_r = M.activation_copying_ratio(AttnOnlyTransformer(model.cfg), pool)
+print("paper's evaluator, raw ratio r (rows: layers, columns: heads)\n", paper_r)
+print("same architecture at initialisation\n", untrained_r)
+print(f"induction heads / initialisation: {paper_r[1].mean() / untrained_r.mean():.1f}x")
 
 # %% [markdown]
 # ## Exercise 5 — The eigenvalue copying score, the d_head-sized way (2 points, ★★★, 15 min)

@@ -1,4 +1,4 @@
-"""The machinery that the check modules of chapters 2 and later share.
+"""The machinery that the check modules of chapters 2 to 5 share.
 
 :mod:`induction_course.checks` (chapter 1) defines the helpers (``_fail``, ``_compare_tensor``,
 the :class:`~induction_course.checks.Exercise` record); this module adds a registry per chapter:
@@ -8,6 +8,7 @@ the student's other answers while one exercise is checked (a mistake costs one e
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 import torch
@@ -35,9 +36,15 @@ def as_float(name: str, actual: Any, what: str = "the result") -> float:
 class ChapterChecks:
     """The exercises of one chapter: visible checks and the hidden tests' comparison."""
 
-    def __init__(self, exercises: list[Exercise], pieces: dict[str, Callable] | None = None):
+    def __init__(self, exercises: list[Exercise], pieces: dict[str, Callable] | None = None,
+                 no_grad: bool = False):
         self.exercises = {e.name: e for e in exercises}
         self.pieces = dict(pieces or {})
+        # Chapters 4-5 hand whole models to the student's function: no autograd graph to build.
+        self.no_grad = no_grad
+
+    def _grad_mode(self):
+        return torch.no_grad() if self.no_grad else contextlib.nullcontext()
 
     # -------------------------------------------------------------- reference substitution
     def reference_pieces(self, fn: Callable, keep: str):
@@ -50,12 +57,13 @@ class ChapterChecks:
         __tracebackhide__ = True  # IPython and pytest hide this frame
         ex = self.exercises[exercise]
         case = ex.make_case(**sizes)
-        expected = ex.reference(case)
+        with self._grad_mode():
+            expected = ex.reference(case)
         if not callable(fn):
             _fail(exercise, f"expected a function, got {type(fn).__name__}.")
         args = [v.clone() if isinstance(v, torch.Tensor) else v for v in _call_args(case)]
         try:
-            with self.reference_pieces(fn, keep=exercise):
+            with self.reference_pieces(fn, keep=exercise), self._grad_mode():
                 actual = fn(*args)
         except NotImplementedError:
             raise CheckFailed(f"{exercise}: not implemented yet.\n  Hint: replace `raise NotImplementedError()` "

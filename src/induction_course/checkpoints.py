@@ -25,7 +25,6 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 

@@ -533,7 +533,6 @@ def _case_unembed(seed, batch=2, n_pos=5, d_model=8, d_vocab=13):
 def _cmp_unembed(name, actual, expected, case):
     __tracebackhide__ = True  # IPython and pytest hide this frame
     b, p, d_model = case["resid"].shape
-    d_vocab = case["W_U"].shape[1]
     _compare_tensor(
         name, actual, expected,
         mistakes=[

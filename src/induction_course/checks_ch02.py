@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Callable
 
 import torch
 

@@ -2,23 +2,23 @@
 
 Same design as :mod:`induction_course.checks` (chapter 1): every exercise is an
 :class:`~induction_course.checks.Exercise` with a seeded input maker, the reference answer
-(from :mod:`induction_course.metrics`) and a comparison that names known mistakes. The
-generic runner here (:func:`make_runner`) is shared with chapter 5.
+(from :mod:`induction_course.metrics`) and a comparison that names known mistakes; the runner
+is :class:`induction_course._chapter_checks.ChapterChecks`, as in chapters 2, 3 and 5.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from induction_course import metrics as M
+from induction_course._chapter_checks import ChapterChecks
 from induction_course.checks import (
     CheckFailed,
     Exercise,
     _as_tensor,
-    _call_args,
     _compare_tensor,
     _fail,
     _gen,
@@ -27,59 +27,7 @@ from induction_course.checks import (
 )
 from induction_course.probes import induction_target_mask, repeated_random_tokens
 
-__all__ = ["CheckFailed", "EXERCISES", "compare_with_reference", "run_visible_checks", "make_runner"]
-
-
-# ------------------------------------------------------------------ generic runner
-def make_runner(registry: dict[str, Exercise]):
-    """``(run_one, compare_with_reference, run_visible_checks, make_check)`` for a registry."""
-
-    def run_one(exercise: str, fn: Callable, sizes: dict) -> None:
-        __tracebackhide__ = True
-        ex = registry[exercise]
-        case = ex.make_case(**sizes)
-        with torch.no_grad():
-            expected = ex.reference(case)
-        if not callable(fn):
-            _fail(exercise, f"expected a function, got {type(fn).__name__}.")
-        args = [v.clone() if isinstance(v, torch.Tensor) else v for v in _call_args(case)]
-        try:
-            with torch.no_grad():
-                actual = fn(*args)
-        except NotImplementedError:
-            raise CheckFailed(f"{exercise}: not implemented yet.\n  Hint: replace `raise NotImplementedError()` "
-                              "with your code.") from None
-        except CheckFailed:
-            raise
-        except Exception as err:  # a crash is a wrong answer too
-            shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in case.items()
-                               if isinstance(v, torch.Tensor) and not k.startswith("_"))
-            raise CheckFailed(f"{exercise}: calling your function raised {type(err).__name__}: {err}\n"
-                              f"  Hint: check the shapes in the exercise text (inputs here: {shapes}).") from err
-        ex.compare(exercise, actual, expected, case)
-
-    def compare_with_reference(exercise: str, fn: Callable, seed: int, **sizes: Any) -> None:
-        """Hidden-test helper: ``fn`` must match the reference on a fresh input."""
-        __tracebackhide__ = True
-        if exercise not in registry:
-            raise KeyError(f"unknown exercise {exercise!r}; known: {sorted(registry)}")
-        run_one(exercise, fn, dict(sizes, seed=seed))
-
-    def run_visible_checks(exercise: str, fn: Callable) -> None:
-        __tracebackhide__ = True
-        for sizes in registry[exercise].visible_sizes:
-            run_one(exercise, fn, sizes)
-        print(f"✔ {exercise}: all visible checks passed.")
-
-    def make_check(exercise: str) -> Callable[[Callable], None]:
-        def check(fn: Callable) -> None:
-            __tracebackhide__ = True
-            run_visible_checks(exercise, fn)
-
-        check.__name__ = f"check_{exercise}"
-        return check
-
-    return run_one, compare_with_reference, run_visible_checks, make_check
+__all__ = ["CheckFailed", "EXERCISES", "compare_with_reference", "run_visible_checks"]
 
 
 def _scalar(name: str, actual: Any, what: str = "the score") -> float:
@@ -284,7 +232,7 @@ def _cmp_logit_copy(name, actual, expected, case):
 
     relu_first = x.clamp_min(0)
     relu_first_c = relu_first - relu_first.mean(-1, keepdim=True)
-    up, down = xc.clamp_min(0), (-xc).clamp_min(0)
+    up = xc.clamp_min(0)
     mistakes = [
         (float(ratio(relu_first).mean() - ratio((-x).clamp_min(0)).mean()),
          "mean-centre each row *before* the ReLU: a constant shift of all logits changes nothing, "
@@ -474,7 +422,7 @@ def _cmp_baseline(name, actual, expected, case):
               "draw n_samples pairs of heads in one batch ([n_samples, d_model, d_head] ...) and return every score.")
     mean, std = float(actual.double().mean()), float(actual.double().std())
     tol = 4 * expected.std / math.sqrt(n) + 0.003
-    d, dh = case["d_model"], case["d_head"]
+    dh = case["d_head"]
     if abs(mean - expected.mean) <= tol and 0.5 * expected.std <= std <= 2.0 * expected.std:
         return
     hint = None
@@ -549,7 +497,10 @@ EXERCISES: dict[str, Exercise] = {
     ]
 }
 
-_run_one, compare_with_reference, run_visible_checks, _make_check = make_runner(EXERCISES)
+_CHECKS = ChapterChecks(list(EXERCISES.values()), no_grad=True)
+compare_with_reference = _CHECKS.compare_with_reference
+run_visible_checks = _CHECKS.run_visible_checks
+_make_check = _CHECKS.make_check
 
 check_repeated_tokens = _make_check("repeated_tokens")
 check_prefix_matching_score = _make_check("prefix_matching_score")

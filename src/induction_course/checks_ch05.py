@@ -1,7 +1,7 @@
 """Checks for chapter 5 (ablations): visible checks with kind hints, hidden-test comparisons.
 
-References come from :mod:`induction_course.ablation`; the runner is the one of chapter 4
-(:func:`induction_course.checks_ch04.make_runner`). Every ablation exercise is checked on small
+References come from :mod:`induction_course.ablation`; the runner is
+:class:`induction_course._chapter_checks.ChapterChecks`. Every ablation exercise is checked on small
 random models (:func:`induction_course.checks.random_model`) and repeated-token inputs, and the
 comparison computes the logits that typical mistakes give (wrong axis of ``hook_z``, the mean
 over the wrong dims, a renormalised knockout ...) to name them.
@@ -9,14 +9,12 @@ over the wrong dims, a renormalised knockout ...) to name them.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from induction_course import ablation as A
 from induction_course import metrics as M
 from induction_course.checks import CheckFailed, Exercise, _compare_tensor, _fail, _gen, random_model
-from induction_course.checks_ch04 import make_runner
+from induction_course._chapter_checks import ChapterChecks
 from induction_course.model import AttnOnlyTransformer, ModelConfig, cross_entropy_next_token
 from induction_course.probes import duplicate_target_mask, induction_target_mask, repeated_random_tokens
 
@@ -357,7 +355,10 @@ EXERCISES: dict[str, Exercise] = {
     ]
 }
 
-_run_one, compare_with_reference, run_visible_checks, _make_check = make_runner(EXERCISES)
+_CHECKS = ChapterChecks(list(EXERCISES.values()), no_grad=True)
+compare_with_reference = _CHECKS.compare_with_reference
+run_visible_checks = _CHECKS.run_visible_checks
+_make_check = _CHECKS.make_check
 
 check_zero_ablation = _make_check("zero_ablation")
 check_mean_ablation = _make_check("mean_ablation")
