@@ -1,4 +1,4 @@
-"""Shared body of the per-chapter grading tests (chapters 2 and later).
+"""Shared body of the per-chapter grading tests (chapters 2 to 5).
 
 ``make_chapter_tests(chapter, tag, checks_module)`` returns test functions and fixtures that a
 ``tests/test_chapterNN.py`` binds to module names: the solution notebook runs in-process, the
@@ -20,26 +20,34 @@ import pytest
 from conftest import ROOT, load_wrong_answers
 
 
-def notebook_namespace(chapter: str, env: dict | None = None) -> tuple[dict, dict, float]:
-    """Execute every code cell of the solution notebook in one namespace; returns (namespace,
-    grade cells by grade_id, seconds)."""
+def solution_notebook(chapter: str):
+    """The reference notebook of ``chapter``, built from its percent script."""
+    from induction_course.grading import notebook_from_script
+
+    return notebook_from_script(ROOT / "solutions" / chapter / f"{chapter}.py")
+
+
+def grade_cells(nb) -> dict[str, str]:
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def execute_in_process(nb, name: str, env: dict | None = None) -> tuple[dict, float]:
+    """Execute every code cell of ``nb`` in one namespace (with ``env`` set meanwhile); returns
+    (namespace, seconds)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from induction_course.grading import notebook_from_script
-
-    nb = notebook_from_script(ROOT / "solutions" / chapter / f"{chapter}.py")
-    cells = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
     saved = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
-    ns: dict = {"__name__": f"__{chapter}_notebook__"}
+    ns: dict = {"__name__": f"__{name}_notebook__"}
     start = time.perf_counter()
     try:
         for cell in nb.cells:
             if cell.cell_type == "code":
-                exec(compile(cell.source, f"<{chapter} cell {cell.get('id')}>", "exec"), ns)
+                exec(compile(cell.source, f"<{name} cell {cell.get('id')}>", "exec"), ns)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -47,7 +55,14 @@ def notebook_namespace(chapter: str, env: dict | None = None) -> tuple[dict, dic
             else:
                 os.environ[k] = v
         plt.close("all")
-    return ns, cells, time.perf_counter() - start
+    return ns, time.perf_counter() - start
+
+
+def notebook_namespace(chapter: str, env: dict | None = None) -> tuple[dict, dict, float]:
+    """The solution notebook executed in-process: (namespace, grade cells by grade_id, seconds)."""
+    nb = solution_notebook(chapter)
+    ns, seconds = execute_in_process(nb, chapter, env)
+    return ns, grade_cells(nb), seconds
 
 
 def run_cell(source: str, ns: dict, name: str) -> None:

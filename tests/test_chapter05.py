@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from chapter_harness import execute_in_process, grade_cells, grade_class_of_two, hidden_part, solution_notebook
+from _chapter_tests import execute_in_process, grade_cells, grade_class_of_two, hidden_part, solution_notebook
 from conftest import load_wrong_answers
 from induction_course import checks_ch05 as checks
 
