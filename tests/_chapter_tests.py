@@ -1,10 +1,11 @@
 """Shared body of the per-chapter grading tests (chapters 2 to 5).
 
-``make_chapter_tests(chapter, tag, checks_module)`` returns test functions and fixtures that a
-``tests/test_chapterNN.py`` binds to module names: the solution notebook runs in-process, the
-reference passes every grade cell, every wrong answer of ``graders/wrong_answers/chNN.py``
-fails its grade cell (whole cell, and hidden part alone) and gets its hint, and a class of two
-(the reference, the untouched release) is autograded end to end through nbgrader.
+``standard_tests(chapter, tag, checks_module)`` returns the fixtures (``executed``, ``ns``,
+``cells``) and tests that every ``tests/test_chapterNN.py`` binds with ``globals().update(...)``:
+the solution notebook runs in-process within a time budget, the reference passes every grade
+cell, every wrong answer of ``graders/wrong_answers/chNN.py`` fails its grade cell (whole cell,
+and hidden part alone) and gets its hint, and a class of two (the reference, the untouched
+release) is autograded end to end through nbgrader. Chapter-specific tests use ``ns``.
 """
 
 from __future__ import annotations
@@ -114,3 +115,48 @@ def grade_class_of_two(chapter: str, tmp_path) -> dict[str, dict]:
     grade(chapter, subs, out, root=ROOT, quiet=True)
     with open(out / "grades.csv", newline="") as fh:
         return {r["student"]: r for r in csv.DictReader(fh)}
+
+
+def standard_tests(chapter: str, tag: str, checks_module, *, env: dict | None = None, max_seconds: float = 90,
+                   min_exercises: int = 7) -> dict:
+    """The fixtures and tests every chapter has; see the module docstring."""
+
+    @pytest.fixture(scope="module")
+    def executed():
+        return notebook_namespace(chapter, env)
+
+    @pytest.fixture(scope="module")
+    def ns(executed):
+        return executed[0]
+
+    @pytest.fixture(scope="module")
+    def cells(executed):
+        return executed[1]
+
+    def test_solution_notebook_runs_top_to_bottom_quickly(executed):
+        seconds = executed[2]
+        print(f"{chapter} ran in {seconds:.1f} s")
+        assert seconds < max_seconds, f"the notebook took {seconds:.0f} s in-process"
+
+    def test_enough_graded_exercises(cells):
+        assert len(cells) >= min_exercises
+
+    def test_reference_passes_every_grade_cell(ns, cells):
+        for grade_id, source in cells.items():
+            run_cell(source, ns, grade_id)
+
+    def test_catalogue_covers_every_exercise_three_times(ns, cells):
+        check_catalogue(tag, cells, ns)
+
+    @pytest.mark.parametrize("wrong", wrong_answers(tag), ids=lambda w: f"{w.grade_id}-{w.fn.__name__}")
+    def test_wrong_answer_fails_its_grade_cell_and_gets_its_hint(wrong, ns, cells):
+        check_wrong_answer(wrong, ns, cells, checks_module)
+
+    @pytest.mark.slow
+    def test_class_of_two_gets_full_marks_and_zero(tmp_path):
+        rows = grade_class_of_two(chapter, tmp_path)
+        assert rows["alice"]["total"] == rows["alice"]["max"] and float(rows["alice"]["max"]) >= min_exercises
+        assert float(rows["bob"]["total"]) == 0
+
+    return {name: obj for name, obj in locals().items()
+            if name.startswith("test_") or name in ("executed", "ns", "cells")}
