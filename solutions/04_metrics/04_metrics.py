@@ -540,7 +540,6 @@ probe_d, pool_d, text_d = probe.to(DEVICE), pool.to(DEVICE), text.to(DEVICE)
 print(f"sweep over {len(steps)} checkpoints on {DEVICE}")
 for step in steps:
     m = load_model(step=step, device=DEVICE)
-    Wm = {n: getattr(m, n).detach().double() for n in ("W_E", "W_V", "W_O", "W_U")}
     track["tokens"].append(history[step]["tokens"] / 1e6)
     track["prefix"].append(prefix_matching_all_heads(m, probe_d).cpu())
     track["copy_eig"].append(M.eigenvalue_copying_score(m, pool_d).cpu())

@@ -68,15 +68,10 @@ def remote_images_to_text(fragment: str) -> str:
         src = _attr(tag, "src")
         if src is None or not _REMOTE.match(html.unescape(src)):
             return tag
-        return _offline_image(html.unescape(_attr(tag, "alt") or "image"), html.unescape(src))
+        alt, title = html.unescape(_attr(tag, "alt") or "image"), f"not loaded offline: {html.unescape(src)}"
+        return f'<span class="offline-image" title="{html.escape(title)}">{html.escape(alt)}</span>'
 
     return _IMG.sub(replace, fragment)
-
-
-def _offline_image(alt: str, src: str) -> str:
-    title = f"not loaded offline: {src}"
-    return f'<span class="offline-image" title="{html.escape(title)}">{html.escape(alt)}</span>'
-
 
 
 _SCRIPT = re.compile(r"(<script\b.*?</script\s*>)", re.IGNORECASE | re.DOTALL)

@@ -81,14 +81,16 @@ _SETUP_HEADER = '# %% nbgrader={{"grade_id": "{}", "locked": true}}'
 
 
 def _readme_block(notebooks: list[str]) -> str:
-    first = notebooks[0] if notebooks else None
-    lines = [README_START, f"[![Open In Colab]({COLAB_BADGE})]({colab_url(first) if first else colab_url('')}) "
-             f"[![Launch Binder]({BINDER_BADGE})]({binder_url('chapters')})", ""]
-    if notebooks:
-        lines.append("Open a chapter in Colab: " + " · ".join(
-            f"[{Path(nb).stem}]({colab_url(nb)})" for nb in notebooks) + ".")
-    lines.append(README_END)
-    return "\n".join(lines)
+    """Colab on the first chapter, Binder on the chapters folder, then a Colab link per chapter."""
+    chapters = " · ".join(f"[{Path(nb).stem}]({colab_url(nb)})" for nb in notebooks)
+    return "\n".join([
+        README_START,
+        f"[![Open In Colab]({COLAB_BADGE})]({colab_url(notebooks[0])}) "
+        f"[![Launch Binder]({BINDER_BADGE})]({binder_url('chapters')})",
+        "",
+        f"Open a chapter in Colab: {chapters}.",
+        README_END,
+    ])
 
 
 def _sync_readme(text: str, notebooks: list[str]) -> str:
@@ -104,8 +106,7 @@ def _sync_script(text: str, notebook: str, chapter_no: int) -> str:
     """Badge line under the chapter's title; the setup cell as the notebook's first cell."""
     badge = f"# {badges_markdown(notebook)}"
     header = _SETUP_HEADER.format(f"ch{chapter_no}_{SETUP_ID}")
-    body = setup_cell_source()
-    cell = header + "\n" + "\n".join(body.splitlines()) + "\n\n"
+    cell = f"{header}\n{setup_cell_source()}\n\n"
     # Drop the old setup cell (everything from its header to the next cell marker).
     text = re.sub(re.escape(header) + r"\n.*?(?=^# %%)", "", text, flags=re.S | re.M)
     text = re.sub(r"^#\n# \[!\[Open In Colab\].*\n", "", text, flags=re.M)
@@ -135,7 +136,7 @@ def sync(root: str | Path, check: bool = False) -> list[str]:
         notebooks.append(notebook)
         targets.append((script, _sync_script(script.read_text(encoding="utf-8"), notebook, int(chapter[:2]))))
     readme = root / "README.md"
-    if readme.is_file():
+    if readme.is_file() and notebooks:
         targets.append((readme, _sync_readme(readme.read_text(encoding="utf-8"), notebooks)))
     for path, new in targets:
         if path.read_text(encoding="utf-8") != new:

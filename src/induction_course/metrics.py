@@ -350,11 +350,8 @@ def copying_score(model, token_pool=None, n_tokens: int | None = None, seed: int
 
 def _ln_final_weight(model) -> torch.Tensor | None:
     """The final LayerNorm's weight (ours or a TransformerLens bridge's), None without LN."""
-    if getattr(model, "ln_final_w", None) is not None:
-        return model.ln_final_w.detach().double()
     ln = getattr(model, "ln_final", None)
-    for name in ("w", "weight"):
-        w = getattr(ln, name, None) if ln is not None else None
+    for w in (getattr(model, "ln_final_w", None), getattr(ln, "w", None), getattr(ln, "weight", None)):
         if isinstance(w, torch.Tensor):
             return w.detach().double()
     return None
@@ -371,7 +368,8 @@ def activation_copying_ratio(model, token_pool=None, n_examples: int = 10, seq_l
     raises the logits of all tokens in the sample; average over 10 examples. Here:
 
     - tokens: ``seq_len`` distinct ids from ``token_pool`` (the ids seen in training), no BOS
-      (the evaluator does not mention one); ``n_examples`` sequences drawn with ``seed``;
+      (the evaluator does not mention one): ``repeated_random_tokens(n_examples, seq_len, 1,
+      pool, None, seed)``;
     - contribution: ``hook_z`` of a real forward pass times ``W_O``; with LayerNorm it
       goes through ``ln_final``'s centring and weight (its per-position scale cancels in a ratio);
     - the attended token: each key weighted by its attention,
@@ -385,13 +383,9 @@ def activation_copying_ratio(model, token_pool=None, n_examples: int = 10, seq_l
     ambiguous here, so this returns ``r`` unscaled and the chapter compares it with a random head.
     """
     n_layers, n_heads = _n_layers_heads(model)
-    W_U = _weight(model, "W_U")
+    W_U = _weight(model, "W_U").double()
     pool = _pool(token_pool, W_U.shape[1])
-    if not 1 <= seq_len <= pool.numel():
-        raise ValueError(f"seq_len must be between 1 and the pool size {pool.numel()}, got {seq_len}")
-    gen = torch.Generator().manual_seed(seed)
-    toks = torch.stack([pool[torch.randperm(pool.numel(), generator=gen)[:seq_len]] for _ in range(n_examples)])
-    toks = toks.to(_device(model))
+    toks = repeated_random_tokens(n_examples, seq_len, 1, pool, None, seed).to(_device(model))
     names = {f"blocks.{l}.attn.{h}" for l in range(n_layers) for h in ("hook_pattern", "hook_z")}
     with torch.no_grad():
         _, cache = model.run_with_cache(toks, names_filter=lambda n: n in names)
@@ -404,7 +398,7 @@ def activation_copying_ratio(model, token_pool=None, n_examples: int = 10, seq_l
         res = torch.einsum("bqhe,hed->bqhd", z, W_O[layer])  # the head's contribution
         if ln_w is not None:
             res = (res - res.mean(-1, keepdim=True)) * ln_w
-        lg = res @ W_U.detach().double()  # [b, q, h, vocab]
+        lg = res @ W_U  # [b, q, h, vocab]
         raised = (lg - lg.mean(-1, keepdim=True)).clamp_min(0)
         idx = toks.view(n_examples, 1, 1, seq_len).expand(-1, seq_len, n_heads, -1)
         on_sample = raised.gather(-1, idx)  # [b, q, h, k]: raise of each sample token
