@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from induction_course.grading import default_jobs, find_root, grade
+from induction_course.course.grading import default_jobs, find_root, grade
 
 
 def _class(folder: Path, source: Path, n: int) -> None:

@@ -28,7 +28,7 @@ c.ExecutePreprocessor.kernel_name = "python3"
 # Seconds per cell. The slowest cell of chapter 1 takes a few seconds on a 2-core CPU; a
 # submission stuck in a loop is cut off here and loses the points of that cell only.
 # `induction-course grade` overrides the timeout (--timeout), runs the kernel through
-# src/induction_course/grader_kernel.py (memory and CPU limits, --memory-mb) and kills a whole
+# src/induction_course/course/grading/kernel_launcher.py (memory and CPU limits, --memory-mb) and kills a whole
 # notebook after 4*timeout+120 s; see graders/AUTHORING.md, "Grading a class".
 c.Execute.timeout = 120
 c.ExecutePreprocessor.timeout = 120

@@ -50,7 +50,7 @@ def tree_hashes(path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def ch1_solution_nb():
-    from induction_course.grading import notebook_from_script
+    from induction_course.course.grading import notebook_from_script
 
     return notebook_from_script(ROOT / "solutions" / CH1 / f"{CH1}.py")
 
@@ -148,7 +148,7 @@ def graded_class(tmp_path_factory):
     """Grade the class twice: as a folder of notebooks, then as a zip of per-student folders."""
     import csv
 
-    from induction_course.grading import grade
+    from induction_course.course.grading import grade
 
     base = tmp_path_factory.mktemp("class")
     flat = base / "flat"

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from induction_course.catalogue import WrongAnswer, new_catalogue  # noqa: F401
+from induction_course.course.checks.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 
 from induction_course import functional as F
 

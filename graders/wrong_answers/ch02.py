@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from induction_course.catalogue import WrongAnswer, new_catalogue  # noqa: F401
-from induction_course.checks_ch02 import _reference_step as train_step
+from induction_course.course.checks.catalogue import WrongAnswer, new_catalogue  # noqa: F401
+from induction_course.training import train_step
 
 
 WRONG_ANSWERS, wrong = new_catalogue()

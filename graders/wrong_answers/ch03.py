@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from induction_course.catalogue import WrongAnswer, new_catalogue  # noqa: F401
+from induction_course.course.checks.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 
 
 WRONG_ANSWERS, wrong = new_catalogue()

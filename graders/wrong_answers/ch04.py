@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from induction_course.catalogue import WrongAnswer, new_catalogue  # noqa: F401
+from induction_course.course.checks.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 
 from induction_course import metrics as M
 from induction_course.probes import duplicate_target_mask, induction_target_mask

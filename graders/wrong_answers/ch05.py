@@ -6,10 +6,10 @@ import math
 
 import torch
 
-from induction_course.catalogue import WrongAnswer, new_catalogue  # noqa: F401
+from induction_course.course.checks.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 
 from induction_course import ablation as A
-from induction_course.checks_ch05 import later_repeat_loss
+from induction_course.metrics import later_repeat_loss
 from induction_course.model import AttnOnlyTransformer, cross_entropy_next_token
 from induction_course.probes import duplicate_target_mask, induction_target_mask
 

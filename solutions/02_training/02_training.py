@@ -21,7 +21,7 @@ if "google.colab" in sys.modules:
     if importlib.util.find_spec("induction_course") is None:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
                         "induction-course[colab] @ git+https://github.com/induction-heads-course/induction-heads.git@main"], check=True)
-from induction_course.runtime import setup_runtime
+from induction_course.course.notebook.runtime import setup_runtime
 
 DEVICE = setup_runtime()
 
@@ -61,7 +61,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from induction_course import checkpoints, curves, metrics
-from induction_course import checks_ch02 as checks
+from induction_course.course.checks import ch02 as checks
 from induction_course.data import load_corpus
 from induction_course.model import AttnOnlyTransformer
 from induction_course.training import TrainConfig, default_model_config, train

@@ -21,7 +21,7 @@ if "google.colab" in sys.modules:
     if importlib.util.find_spec("induction_course") is None:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
                         "induction-course[colab] @ git+https://github.com/induction-heads-course/induction-heads.git@main"], check=True)
-from induction_course.runtime import setup_runtime
+from induction_course.course.notebook.runtime import setup_runtime
 
 DEVICE = setup_runtime()
 
@@ -63,8 +63,9 @@ import os
 import matplotlib.pyplot as plt
 import torch
 
-from induction_course import checkpoints, metrics, viz
-from induction_course import checks_ch03 as checks
+from induction_course import checkpoints, metrics
+from induction_course.course.notebook import viz
+from induction_course.course.checks import ch03 as checks
 from induction_course.probes import repeated_random_tokens
 
 AUTOGRADING = bool(os.environ.get("NBGRADER_EXECUTION"))

@@ -21,7 +21,7 @@ if "google.colab" in sys.modules:
     if importlib.util.find_spec("induction_course") is None:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
                         "induction-course[colab] @ git+https://github.com/induction-heads-course/induction-heads.git@main"], check=True)
-from induction_course.runtime import setup_runtime
+from induction_course.course.notebook.runtime import setup_runtime
 
 DEVICE = setup_runtime()
 
@@ -87,7 +87,7 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from induction_course import checks_ch04 as checks
+from induction_course.course.checks import ch04 as checks
 from induction_course import metrics as M
 from induction_course.checkpoints import list_steps, load_config, load_eval_set, load_history, load_model
 from induction_course.curves import bump_window

@@ -32,7 +32,7 @@ from induction_course.metrics import (
     icl_score_from_losses,
     repeated_losses_from_per_token,
 )
-from induction_course.model import cross_entropy_next_token
+from induction_course.model import cross_entropy_next_token, device_of
 from induction_course.probes import induction_target_mask
 
 __all__ = [
@@ -66,18 +66,11 @@ def _pattern_name(layer: int) -> str:
     return f"blocks.{layer}.attn.hook_pattern"
 
 
-def _device(model) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except (StopIteration, AttributeError):
-        return torch.device("cpu")
-
-
 def _check_tokens(model, tokens: torch.Tensor, name: str = "tokens") -> torch.Tensor:
     if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2:
         shape = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
         raise ValueError(f"{name} must be a 2-D tensor [batch, pos] of token ids, got {shape}; use t[None] for one sequence")
-    return tokens.to(_device(model))
+    return tokens.to(device_of(model))
 
 
 def _check_heads(model, heads: Iterable[Sequence[int]]) -> list[tuple[int, int]]:

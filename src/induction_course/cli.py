@@ -3,9 +3,9 @@
 - ``train``   train the model from scratch, with checkpoints and metrics over training
 - ``report``  head table, ablations, plots and an HTML page, from shipped or given checkpoints
 - ``doctor``  what this installation can do (versions, data files, GPU)
-- ``links``   rewrite the Colab/Binder badges and setup cells from the repository address
-- ``export-html``  a notebook as one HTML page that opens offline
-- ``release`` / ``grade``  the nbgrader course pipeline (see :mod:`induction_course.grading`)
+
+The course adds ``links``, ``export-html``, ``release`` and ``grade``
+(:mod:`induction_course.course.cli`, the installed ``induction-course`` command).
 
 Errors a user can fix (a missing folder, a corrupt file) print one line and exit 2.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 from induction_course.checkpoints import CheckpointError
 
@@ -65,35 +66,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor()
 
 
-def _cmd_export_html(args: argparse.Namespace) -> int:
-    from induction_course.export import ExportError, notebook_to_html
-
-    out = Path(args.out) if args.out else Path(args.notebook).with_suffix(".html")
-    try:
-        path = notebook_to_html(args.notebook, out, execute=args.execute)
-    except ExportError as exc:
-        raise UserError(str(exc)) from exc
-    print(f"wrote {path}")
-    return 0
-
-
-def _cmd_links(args: argparse.Namespace) -> int:
-    from induction_course import links
-    from induction_course.grading import find_root
-
-    root = Path(args.root) if args.root else find_root()
-    changed = links.sync(root, check=args.check)
-    if args.check:
-        for c in changed:
-            print(f"out of date (run `induction-course links`): {c}")
-        return 1 if changed else 0
-    print("\n".join(f"wrote {c}" for c in changed) if changed else f"up to date with {links.REPOSITORY}")
-    if changed:
-        print("now run `induction-course release` to rebuild the notebooks")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
+    """The library's commands; ``extend(subparsers)`` adds more (the course's)."""
     parser = argparse.ArgumentParser(prog="induction-course", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -115,32 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("links", help="rewrite the Colab/Binder badges and the notebooks' setup cell "
-                       "from induction_course.links.REPOSITORY")
-    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is out of date")
-    p.add_argument("--root", help="the course repository (default: found from the current folder)")
-    p.set_defaults(func=_cmd_links)
-
     p = sub.add_parser("doctor", help="check the installation: versions, data files, GPU")
     p.set_defaults(func=_cmd_doctor)
 
-    p = sub.add_parser("export-html", help="a notebook as one HTML file that needs no network to open")
-    p.add_argument("notebook", help="the .ipynb to export")
-    p.add_argument("--out", default=None, help="HTML file to write (default: next to the notebook)")
-    p.add_argument("--execute", action="store_true", help="run the notebook in a fresh kernel first")
-    p.set_defaults(func=_cmd_export_html)
-
-    try:
-        from induction_course import grading
-    except ImportError:  # the course extra (nbgrader) is not installed
-        grading = None
-    if grading is not None and hasattr(grading, "add_subcommands"):
-        grading.add_subcommands(sub)
+    if extend is not None:
+        extend(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, build: Callable[[], argparse.ArgumentParser] | None = None) -> int:
+    """Parse ``argv`` with ``build()`` (default: the library's commands) and run the command."""
+    parser = (build or build_parser)()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

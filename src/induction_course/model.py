@@ -91,6 +91,14 @@ def sinusoidal_positions(n_ctx: int, d_model: int) -> torch.Tensor:
     return table[:, :d_model]
 
 
+def device_of(model) -> torch.device:
+    """The device of a model's parameters (CPU for a model without any), course model or bridge."""
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
+
+
 HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
 
 

@@ -69,13 +69,23 @@ def default_model_config(d_vocab: int) -> ModelConfig:
     return ModelConfig(d_vocab=d_vocab, n_ctx=128, d_model=64, n_heads=4, d_head=16, n_layers=2, normalization="LN")
 
 
+_DEFAULT_DEVICE: torch.device | None = None
+
+
+def set_default_device(device: torch.device | str | None) -> None:
+    """Where :func:`train` runs when no device is given (the notebook setup cell sets it)."""
+    global _DEFAULT_DEVICE
+    _DEFAULT_DEVICE = None if device is None else torch.device(device)
+
+
 def pick_device(prefer: str | None = None) -> torch.device:
-    """``prefer`` if given, else the notebook setup cell's choice (the GPU when there is one)."""
+    """``prefer`` if given, else the default set by the notebook setup cell, else the GPU when
+    there is one."""
     if prefer:
         return torch.device(prefer)
-    from induction_course.runtime import current_device
-
-    return current_device()
+    if _DEFAULT_DEVICE is not None:
+        return _DEFAULT_DEVICE
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def make_batch(
@@ -110,6 +120,15 @@ class TrainResult:
     tokens_per_step: int = 0
     natural_tokens: int = 0
     seconds: float = 0.0
+
+
+def train_step(model, optimizer, tokens: torch.Tensor) -> float:
+    """One optimiser step on the next-token loss of ``tokens``; returns the loss before the step."""
+    optimizer.zero_grad()
+    loss = cross_entropy_next_token(model(tokens), tokens)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 def train(
@@ -218,4 +237,4 @@ def train(
     return result
 
 
-__all__ = ["TrainConfig", "TrainResult", "train", "default_model_config"]
+__all__ = ["TrainConfig", "TrainResult", "train", "train_step", "default_model_config", "pick_device", "set_default_device"]

@@ -1,0 +1,343 @@
+"""The check framework every chapter shares: failures, comparisons, random inputs, one runner.
+
+A chapter's check module (:mod:`.ch01` ... :mod:`.ch05`) lists its exercises as
+:class:`Exercise` records (a seeded input maker, the reference answer, a comparison that names
+known mistakes) and hands them to :class:`ChapterChecks`, which gives it the two entry points
+the notebooks call:
+
+- ``check_<exercise>(fn)``: the *visible* checks a student runs for instant feedback (small
+  seeded inputs; prints one line when everything passes, raises :class:`CheckFailed` otherwise);
+- ``compare_with_reference(exercise, fn, seed, **sizes)``: what the *hidden* tests call, on
+  fresh seeded inputs of other sizes.
+
+Both call the student's function with the *reference* versions of the chapter's other
+exercises in place (:func:`reference_pieces`), so a mistake in one exercise costs the points of
+that exercise only. Reference mathematics lives in the library (``functional``, ``metrics``,
+``ablation``), never here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import torch
+
+from induction_course.model import AttnOnlyTransformer, ModelConfig
+
+__all__ = [
+    "CheckFailed", "ChapterChecks", "Exercise", "as_float", "as_tensor", "call_args", "compare_scalar",
+    "compare_tensor", "describe_worst", "fail", "generator", "match_mistake", "randn", "random_model",
+    "random_scores", "random_tokens", "reference_pieces", "scalar", "tensors_close",
+]
+
+
+class CheckFailed(AssertionError):
+    """A check found a wrong answer. The message says what is wrong and the usual cause."""
+
+
+# ----------------------------------------------------------------------------- small helpers
+def fail(name: str, what: str, hint: str | None = None) -> None:
+    __tracebackhide__ = True  # IPython and pytest hide this frame
+    msg = f"{name}: {what}"
+    if hint:
+        msg += f"\n  Hint: {hint}"
+    raise CheckFailed(msg)
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    return tuple(x.shape)
+
+
+def tensors_close(a: torch.Tensor, b: torch.Tensor, atol: float, rtol: float) -> bool:
+    if a.shape != b.shape:
+        return False
+    a = a.detach().double()
+    b = b.detach().double()
+    both_inf = torch.isinf(a) & torch.isinf(b) & (torch.sign(a) == torch.sign(b))
+    a = torch.where(both_inf, torch.zeros_like(a), a)
+    b = torch.where(both_inf, torch.zeros_like(b), b)
+    if torch.isnan(a).any() or torch.isnan(b).any():
+        return bool((torch.isnan(a) == torch.isnan(b)).all()) and bool(
+            torch.allclose(a.nan_to_num(), b.nan_to_num(), atol=atol, rtol=rtol)
+        )
+    return bool(torch.allclose(a, b, atol=atol, rtol=rtol))
+
+
+def describe_worst(actual: torch.Tensor, expected: torch.Tensor) -> str:
+    a = actual.detach().double()
+    e = expected.detach().double()
+    diff = (a - e).abs().nan_to_num(nan=float("inf"), posinf=float("inf"))
+    diff = torch.where(torch.isinf(a) & torch.isinf(e) & (a.sign() == e.sign()), torch.zeros_like(diff), diff)
+    idx = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
+    return (
+        f"the largest difference is at index {list(idx)}: you have {a[idx].item():.5g}, "
+        f"the reference has {e[idx].item():.5g}"
+    )
+
+
+def as_tensor(name: str, x: Any, what: str = "the result") -> torch.Tensor:
+    __tracebackhide__ = True  # IPython and pytest hide this frame
+    if isinstance(x, torch.Tensor):
+        return x
+    if x is None:
+        fail(name, f"{what} is None.", "did you forget the `return` statement?")
+    fail(name, f"{what} should be a torch.Tensor, got {type(x).__name__}.")
+    raise AssertionError  # unreachable
+
+
+def match_mistake(actual: torch.Tensor, mistakes: list[tuple[Any, str]], atol: float, rtol: float) -> str | None:
+    for value, message in mistakes:
+        if isinstance(value, torch.Tensor) and tensors_close(actual, value, atol, rtol):
+            return message
+    return None
+
+
+def compare_tensor(
+    name: str,
+    actual: Any,
+    expected: torch.Tensor,
+    mistakes: list[tuple[Any, str]] = (),
+    shape_hints: dict[tuple[int, ...], str] | None = None,
+    shape_doc: str = "",
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    what: str = "the result",
+) -> None:
+    __tracebackhide__ = True  # IPython and pytest hide this frame
+    actual = as_tensor(name, actual, what)
+    if shape_of(actual) != shape_of(expected):
+        hint = (shape_hints or {}).get(shape_of(actual))
+        fail(
+            name,
+            f"{what} has shape {list(actual.shape)}, expected {list(expected.shape)}{shape_doc}.",
+            hint,
+        )
+    if actual.is_complex() and not expected.is_complex():
+        fail(name, f"{what} is complex.", "take the real part.")
+    if tensors_close(actual, expected, atol, rtol):
+        return
+    known = match_mistake(actual, list(mistakes), atol, rtol)
+    if known:
+        fail(name, f"{what} has the right shape but wrong values.", known)
+    if torch.isnan(actual.detach().double()).any() and not torch.isnan(expected.detach().double()).any():
+        fail(name, f"{what} contains NaN.", "a softmax over a row that is entirely -inf gives NaN: "
+              "is your causal mask hiding the diagonal too?")
+    fail(name, f"{what} has the right shape but wrong values: {describe_worst(actual, expected)}.")
+
+
+# ------------------------------------------------------------------ reference substitution
+@contextlib.contextmanager
+def reference_pieces(fn: Callable, keep: str, pieces: dict[str, Callable]) -> Iterator[None]:
+    """While checking ``fn`` (exercise ``keep``), let it see the reference of every other exercise.
+
+    A student's ``attention_layer`` may call their own ``attention_pattern``; if that one is
+    wrong, the mistake has already cost its own points, so here the name resolves to the
+    reference. Only names that ``fn``'s module (the notebook) defines are swapped, and
+    everything is restored afterwards.
+    """
+    namespace = getattr(fn, "__globals__", None)
+    saved: dict[str, Any] = {}
+    if isinstance(namespace, dict):
+        for piece, ref in pieces.items():
+            if piece != keep and callable(namespace.get(piece)) and namespace[piece] is not ref:
+                saved[piece] = namespace[piece]
+                namespace[piece] = ref
+    try:
+        yield
+    finally:
+        if isinstance(namespace, dict):
+            namespace.update(saved)
+
+
+# ------------------------------------------------------------------------ random inputs
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def randn(g: torch.Generator, *shape: int, scale: float = 1.0) -> torch.Tensor:
+    return torch.randn(*shape, generator=g) * scale
+
+
+def random_model(
+    seed: int,
+    d_vocab: int = 23,
+    n_ctx: int = 12,
+    d_model: int = 16,
+    n_heads: int = 2,
+    d_head: int = 4,
+    n_layers: int = 2,
+) -> AttnOnlyTransformer:
+    """A small random model whose attention is far from uniform and whose biases are non-zero,
+    so that a forgotten scale, bias or mask shows in the numbers.
+
+    Every weight is drawn here (not by the model's own initialisation, which may change with
+    training recipes), so a seed always gives the same model.
+    """
+    cfg = ModelConfig(
+        d_vocab=d_vocab, n_ctx=n_ctx, d_model=d_model, n_heads=n_heads, d_head=d_head,
+        n_layers=n_layers, seed=seed,
+    )
+    model = AttnOnlyTransformer(cfg)
+    g = generator(seed + 7919)
+    scales = {
+        "W_E": 1.0, "W_pos": 1.0,
+        "W_Q": 1.5 * d_model**-0.5, "W_K": 1.5 * d_model**-0.5, "W_V": d_model**-0.5,
+        "W_O": d_head**-0.5 / math.sqrt(n_heads), "W_U": d_model**-0.5,
+        "b_Q": 0.2, "b_K": 0.2, "b_V": 0.2, "b_O": 0.2, "b_U": 0.2,
+    }
+    with torch.no_grad():
+        for name, scale in scales.items():
+            p = getattr(model, name)
+            p.copy_(randn(g, *p.shape, scale=scale))
+    return model.eval()
+
+
+def random_tokens(g: torch.Generator, batch: int, n_pos: int, d_vocab: int) -> torch.Tensor:
+    return torch.randint(0, d_vocab, (batch, n_pos), generator=g)
+
+
+def random_scores(g: torch.Generator, *shape: int) -> torch.Tensor:
+    return randn(g, *shape, scale=2.0)
+
+
+@dataclass
+class Exercise:
+    """How to test one exercise: inputs, reference, comparison (with known mistakes)."""
+
+    name: str
+    make_case: Callable[..., dict]  # (seed, **sizes) -> kwargs for the student's function
+    reference: Callable[[dict], Any]
+    compare: Callable[[str, Any, Any, dict], None]  # (name, actual, expected, case)
+    visible_sizes: list[dict] = field(default_factory=list)
+    check_properties: Callable[[str, Any, dict], None] | None = None
+
+
+def as_float(name: str, actual: Any, what: str = "the result") -> float:
+    """A Python number from a float, an int or a one-element tensor; a kind failure otherwise."""
+    __tracebackhide__ = True  # IPython and pytest hide this frame
+    if isinstance(actual, torch.Tensor):
+        if actual.numel() != 1:
+            fail(name, f"{what} should be one number, got a tensor of shape {list(actual.shape)}.",
+                  "average over every axis (or call .item() on a one-element tensor).")
+        actual = actual.item()
+    if actual is None:
+        fail(name, f"{what} is None.", "did you forget the `return` statement?")
+    if isinstance(actual, bool) or not isinstance(actual, (int, float)):
+        fail(name, f"{what} should be a number (float), got {type(actual).__name__}.")
+    return float(actual)
+
+
+def scalar(name: str, actual: Any, what: str = "the score") -> float:
+    __tracebackhide__ = True
+    if isinstance(actual, torch.Tensor):
+        if actual.numel() != 1:
+            fail(name, f"return one number, got a tensor of shape {list(actual.shape)}.",
+                  "reduce to a single number (a mean, a sum, .item()).")
+        if actual.is_complex():
+            fail(name, f"{what} is complex.", "take the real part.")
+        actual = actual.item()
+    if actual is None:
+        fail(name, f"{what} is None.", "did you forget the `return` statement?")
+    if isinstance(actual, complex):
+        fail(name, f"{what} is complex.", "take the real part.")
+    if not isinstance(actual, (int, float)):
+        fail(name, f"return a float, got {type(actual).__name__}.")
+    return float(actual)
+
+
+def compare_scalar(name, actual, expected, mistakes, generic_hint, tol=1e-4, what="the score"):
+    __tracebackhide__ = True
+    value = scalar(name, actual, what)
+    if math.isclose(value, expected, rel_tol=tol, abs_tol=tol):
+        return
+    for wrong, hint in mistakes:
+        if wrong is None:
+            continue
+        if (math.isnan(value) and math.isnan(wrong)) or math.isclose(value, wrong, rel_tol=tol, abs_tol=tol):
+            fail(name, f"{what} is {value:.5g}, the reference is {expected:.5g}.", hint)
+    fail(name, f"{what} is {value:.5g}, the reference is {expected:.5g}.", generic_hint)
+
+
+def call_args(case: dict) -> list:
+    """The student's positional arguments: the case's public entries, in signature order."""
+    return [v for k, v in case.items() if not k.startswith("_")]
+
+
+class ChapterChecks:
+    """The exercises of one chapter: visible checks and the hidden tests' comparison."""
+
+    def __init__(self, exercises: list[Exercise], pieces: dict[str, Callable] | None = None,
+                 no_grad: bool = False):
+        self.exercises = {e.name: e for e in exercises}
+        self.pieces = dict(pieces or {})
+        # Chapters 4-5 hand whole models to the student's function: no autograd graph to build.
+        self.no_grad = no_grad
+
+    def _grad_mode(self):
+        return torch.no_grad() if self.no_grad else contextlib.nullcontext()
+
+    # -------------------------------------------------------------- reference substitution
+    def reference_pieces(self, fn: Callable, keep: str):
+        """While ``fn`` (exercise ``keep``) runs, names of the chapter's other exercises that the
+        notebook defines resolve to the reference; restored afterwards."""
+        return reference_pieces(fn, keep, self.pieces)
+
+    # ------------------------------------------------------------------------- running
+    def _run_one(self, exercise: str, fn: Callable, sizes: dict) -> None:
+        __tracebackhide__ = True  # IPython and pytest hide this frame
+        ex = self.exercises[exercise]
+        case = ex.make_case(**sizes)
+        with self._grad_mode():
+            expected = ex.reference(case)
+        if not callable(fn):
+            fail(exercise, f"expected a function, got {type(fn).__name__}.")
+        args = [v.clone() if isinstance(v, torch.Tensor) else v for v in call_args(case)]
+        try:
+            with self.reference_pieces(fn, keep=exercise), self._grad_mode():
+                actual = fn(*args)
+        except NotImplementedError:
+            raise CheckFailed(f"{exercise}: not implemented yet.\n  Hint: replace `raise NotImplementedError()` "
+                              "with your code.") from None
+        except CheckFailed:
+            raise
+        except Exception as err:  # a crash is a wrong answer too; say where it came from
+            shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in case.items()
+                               if isinstance(v, torch.Tensor) and not k.startswith("_"))
+            raise CheckFailed(
+                f"{exercise}: calling your function raised {type(err).__name__}: {err}\n"
+                f"  Hint: check the shapes of the inputs in the exercise text"
+                + (f" (inputs here: {shapes})." if shapes else ".")
+            ) from err
+        ex.compare(exercise, actual, expected, case)
+        if ex.check_properties is not None:  # more calls, e.g. "same generator state, same result"
+            def call(*a):
+                with self.reference_pieces(fn, keep=exercise):
+                    return fn(*a)
+
+            ex.check_properties(exercise, call, case)
+
+    def compare_with_reference(self, exercise: str, fn: Callable, seed: int, **sizes: Any) -> None:
+        """Hidden-test helper: ``fn`` must match the reference on a fresh input (``seed``, ``sizes``)."""
+        __tracebackhide__ = True  # IPython and pytest hide this frame
+        if exercise not in self.exercises:
+            raise KeyError(f"unknown exercise {exercise!r}; known: {sorted(self.exercises)}")
+        self._run_one(exercise, fn, dict(sizes, seed=seed))
+
+    def run_visible_checks(self, exercise: str, fn: Callable) -> None:
+        """The visible checks of one exercise; prints one line when they all pass."""
+        __tracebackhide__ = True  # IPython and pytest hide this frame
+        for sizes in self.exercises[exercise].visible_sizes:
+            self._run_one(exercise, fn, sizes)
+        print(f"✔ {exercise}: all visible checks passed.")
+
+    def make_check(self, exercise: str) -> Callable[[Callable], None]:
+        def check(fn: Callable) -> None:
+            __tracebackhide__ = True  # IPython and pytest hide this frame
+            self.run_visible_checks(exercise, fn)
+
+        check.__name__ = f"check_{exercise}"
+        check.__doc__ = f"Visible checks of the `{exercise}` exercise: raise CheckFailed with a hint, or print ✔."
+        return check

@@ -1,0 +1,75 @@
+"""``induction-course``, the installed command: the library's commands plus the course's.
+
+- ``train`` / ``report`` / ``doctor``  the library (:mod:`induction_course.cli`)
+- ``links``   rewrite the Colab/Binder badges and setup cells from the repository address
+- ``export-html``  a notebook as one HTML page that opens offline
+- ``release`` / ``grade``  the nbgrader course pipeline (:mod:`induction_course.course.grading`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from induction_course import cli
+from induction_course.cli import UserError
+
+
+def _cmd_export_html(args: argparse.Namespace) -> int:
+    from induction_course.course.notebook.export import ExportError, notebook_to_html
+
+    out = Path(args.out) if args.out else Path(args.notebook).with_suffix(".html")
+    try:
+        path = notebook_to_html(args.notebook, out, execute=args.execute)
+    except ExportError as exc:
+        raise UserError(str(exc)) from exc
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_links(args: argparse.Namespace) -> int:
+    from induction_course.course.grading import find_root
+    from induction_course.course.notebook import links
+
+    root = Path(args.root) if args.root else find_root()
+    changed = links.sync(root, check=args.check)
+    if args.check:
+        for c in changed:
+            print(f"out of date (run `induction-course links`): {c}")
+        return 1 if changed else 0
+    print("\n".join(f"wrote {c}" for c in changed) if changed else f"up to date with {links.REPOSITORY}")
+    if changed:
+        print("now run `induction-course release` to rebuild the notebooks")
+    return 0
+
+
+def add_course_commands(sub) -> None:
+    """Register ``links``, ``export-html``, ``release`` and ``grade`` on the library's subparsers."""
+    p = sub.add_parser("links", help="rewrite the Colab/Binder badges and the notebooks' setup cell "
+                       "from induction_course.links.REPOSITORY")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is out of date")
+    p.add_argument("--root", help="the course repository (default: found from the current folder)")
+    p.set_defaults(func=_cmd_links)
+
+    p = sub.add_parser("export-html", help="a notebook as one HTML file that needs no network to open")
+    p.add_argument("notebook", help="the .ipynb to export")
+    p.add_argument("--out", default=None, help="HTML file to write (default: next to the notebook)")
+    p.add_argument("--execute", action="store_true", help="run the notebook in a fresh kernel first")
+    p.set_defaults(func=_cmd_export_html)
+
+    from induction_course.course import grading  # nbgrader is imported lazily, by the commands
+
+    grading.add_subcommands(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return cli.build_parser(extend=add_course_commands)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(argv, build_parser)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

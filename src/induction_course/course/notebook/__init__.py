@@ -1,0 +1,1 @@
+"""What a chapter's cells call besides the library: runtime setup, links, views, HTML export."""

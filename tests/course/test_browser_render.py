@@ -1,0 +1,124 @@
+"""An executed chapter, exported offline, really draws in a browser, and asks the network nothing.
+
+Checks the page as Chromium rendered it (see browser_harness): each circuitsvis view holds one
+drawn canvas per head plus the zoomed one, each plot decoded and is not blank, the screenshot
+shows the first view's pattern, and the net log has no request for an http/https/ws URL.
+Expected counts come from the notebook's source and the views' own props, not from here.
+A second test proves the net-log check can fail: a plain nbconvert page of a notebook with a
+remote badge and image is caught asking for them, and the offline export of it is not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from urllib.parse import urlsplit
+
+import nbformat
+import pytest
+
+from browser_harness import chromium_or_skip, page_requests, packets_sent, render
+from conftest import ROOT
+from induction_course.course.notebook.export import WIDGET_NOTE, notebook_to_html
+
+pytest.importorskip("nbconvert")
+
+CHAPTER = "03_finding_heads"
+# Below these, a canvas or image did not draw: a blank or truncated PNG measures 1 colour and
+# no ink; a single thin line plot about 40 colours and 2 % ink (ink: pixels unlike the commonest)
+MIN_COLOURS, MIN_INK = 8, 0.005
+
+
+def _code(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+def _view_props(page_html: str) -> list[dict]:
+    """The props each circuitsvis view was rendered with, in page order."""
+    calls = re.findall(r"CircuitsVis\.AttentionHeads,\s*(\{.*?\})\s*\)\s*</script>", page_html, re.S)
+    return [json.loads(c) for c in calls]
+
+
+@pytest.fixture(scope="module")
+def chapter(tmp_path_factory):
+    """The reference notebook executed in a scratch folder (as test_grading_notebooks does)."""
+    chromium_or_skip()  # before the 20 s of executing
+    work = tmp_path_factory.mktemp("browser")
+    src = ROOT / "solutions" / CHAPTER / f"{CHAPTER}.ipynb"
+    copy = work / src.name  # executing writes nothing next to solutions/
+    shutil.copyfile(src, copy)
+    page = notebook_to_html(copy, work / f"{CHAPTER}.html", execute=True, timeout=300)
+    return {"nb": nbformat.read(src, as_version=4), "page": page, "rendered": render(page, work / "chromium")}
+
+
+@pytest.mark.slow
+def test_chapter_draws_offline(chapter):
+    import numpy as np
+    from PIL import Image
+
+    code, page_html, r = _code(chapter["nb"]), chapter["page"].read_text(), chapter["rendered"]
+    probe = r.probe
+    assert probe is not None, "the probe never reported: the page did not finish loading"
+    assert "probeError" not in probe, probe
+    assert probe["errors"] == []
+
+    # circuitsvis: every view rendered its heads, as thumbnails plus one zoomed pattern
+    props = _view_props(page_html)
+    n_views = code.count("attention_view(")
+    assert n_views > 0 and len(props) == n_views and len(probe["views"]) == n_views
+    for view, prop in zip(probe["views"], props):
+        names = prop["attentionHeadNames"]
+        assert len(names) == len(prop["attention"]), "one name per head"
+        assert view["children"] > 0 and view["rect"]["width"] > 0 and view["rect"]["height"] > 0, view["id"]
+        assert view["labels"] == names, view["id"]
+        assert len(view["canvases"]) == len(names) + 1, view["id"]
+        for c in view["canvases"]:
+            assert c["rect"]["width"] > 0 and c["rect"]["height"] > 0, view["id"]
+            assert c["colours"] >= MIN_COLOURS and c["inked"] >= MIN_INK, (view["id"], c)
+
+    # plots: every plt.show() left an image that decoded and is not blank
+    assert len(probe["images"]) == code.count("plt.show()") > 0
+    for im in probe["images"]:
+        assert im["src"].startswith("data:image/png") and im["complete"] and im["naturalWidth"] > 0, im
+        assert im["colours"] >= MIN_COLOURS and im["inked"] >= MIN_INK, im
+
+    assert probe["text"].count(WIDGET_NOTE) == code.count("head_explorer(") > 0
+
+    # the screenshot: a real picture, and the first view's pattern is in it, in colour
+    shot = np.asarray(Image.open(r.screenshot).convert("RGB")).astype(int)
+    colours = np.unique(shot[..., 0] << 16 | shot[..., 1] << 8 | shot[..., 2])
+    assert len(colours) >= 64, "the screenshot is (nearly) uniform"
+    box = probe["firstView"]
+    assert 0 <= box["y"] < shot.shape[0] / 2, box
+    crop = shot[int(box["y"]):int(box["y"] + box["height"]), int(box["x"]):int(box["x"] + box["width"])]
+    saturation = crop.max(axis=-1) - crop.min(axis=-1)  # page chrome is grey; patterns are blue
+    assert (saturation > 60).mean() > 0.01, "no attention pattern visible in the screenshot"
+
+    assert page_requests(r.netlog) == []
+    assert packets_sent(r.netlog) == []
+
+
+def test_net_log_catches_what_a_page_fetches_and_the_offline_export_fetches_nothing(tmp_path):
+    from nbconvert import HTMLExporter
+
+    badge = "https://colab.research.google.com/assets/colab-badge.svg"
+    remote = "http://example.invalid/x.png"
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell(f"[![Open In Colab]({badge})](https://colab.research.google.com/x)"),
+        nbformat.v4.new_code_cell("show()", outputs=[nbformat.v4.new_output(
+            "display_data", data={"text/html": f'<img alt="remote picture" src="{remote}">'})]),
+    ])
+
+    exporter = HTMLExporter(template_name="lab")
+    plain = tmp_path / "plain.html"
+    plain.write_text(exporter.from_notebook_node(nb)[0], encoding="utf-8")
+    asked = {urlsplit(u).hostname for u in page_requests(render(plain, tmp_path / "plain", probe=False).netlog)}
+    expected = {urlsplit(u).hostname for u in (badge, remote, exporter.require_js_url)}
+    assert expected <= asked, f"the net-log check missed {expected - asked}"
+
+    offline = render(notebook_to_html(nb, tmp_path / "offline.html"), tmp_path / "offline")
+    assert page_requests(offline.netlog) == []
+    assert packets_sent(offline.netlog) == []
+    assert "Open In Colab" in offline.probe["text"] and "remote picture" in offline.probe["text"]
+    assert offline.probe["images"] == []
