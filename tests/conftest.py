@@ -1,18 +1,17 @@
 """Shared fixtures.
 
-Grading fixtures (course machinery): the solution notebook of chapter 1 executed in-process,
-its grade cells, the wrong-answer catalogue, and one autograded class shared by the
-end-to-end grading tests (autograding runs a Jupyter kernel per notebook: ~15 s each).
+Grading fixtures (course machinery): one autograded class of chapter 1 shared by the end-to-end
+grading tests (autograding runs a Jupyter kernel per notebook: ~15 s each). The chapters' own
+test helpers (the solution notebooks executed in-process, their grade cells, the wrong-answer
+catalogues) are in ``tests/course/chapter_harness.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
-import sys
 import zipfile
 from pathlib import Path
 
@@ -24,19 +23,6 @@ CH1 = "01_build_transformer"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def load_wrong_answers(chapter_tag: str = "ch01"):
-    """The catalogue module ``graders/wrong_answers/<chapter_tag>.py``."""
-    path = ROOT / "graders" / "wrong_answers" / f"{chapter_tag}.py"
-    name = f"_wrong_answers_{chapter_tag}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def tree_hashes(path: Path) -> dict[str, str]:
     """sha256 of every file under ``path`` (or of ``path`` itself), with their modes."""
     path = Path(path)
@@ -46,44 +32,6 @@ def tree_hashes(path: Path) -> dict[str, str]:
         + f" {p.stat().st_mode:o}"
         for p in files
     }
-
-
-@pytest.fixture(scope="session")
-def ch1_solution_nb():
-    from induction_course.course.grading import notebook_from_script
-
-    return notebook_from_script(ROOT / "solutions" / CH1 / f"{CH1}.py")
-
-
-@pytest.fixture(scope="session")
-def ch1_grade_cells(ch1_solution_nb) -> dict[str, str]:
-    """grade_id -> source of every grade cell of the solution notebook (hidden tests included)."""
-    return {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in ch1_solution_nb.cells
-        if c.metadata.get("nbgrader", {}).get("grade")
-    }
-
-
-@pytest.fixture(scope="session")
-def ch1_namespace(ch1_solution_nb) -> dict:
-    """The reference solution notebook, every code cell executed in one namespace (in-process)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ns: dict = {"__name__": "__ch1_notebook__"}
-    for cell in ch1_solution_nb.cells:
-        if cell.cell_type == "code":
-            exec(compile(cell.source, f"<{CH1} cell {cell.get('id')}>", "exec"), ns)
-    plt.close("all")
-    return ns
-
-
-@pytest.fixture(scope="session")
-def wrong_answers_ch01():
-    return load_wrong_answers("ch01")
 
 
 # ------------------------------------------------------------------ an autograded class

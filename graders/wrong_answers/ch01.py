@@ -1,9 +1,9 @@
 """Catalogue of plausible wrong answers to chapter 1 (01_build_transformer).
 
-Every entry is a mistake students really make. ``tests/test_grading_wrong_answers.py`` runs the
+Every entry is a mistake students really make. ``tests/course/test_chapters.py`` runs the
 grade cell of the exercise (visible checks *and* hidden tests, taken from the solution notebook)
 with the student's function replaced by each wrong answer, and asserts that the cell fails, so
-the exercise's points are lost. When ``hint`` is given, ``tests/test_checks.py`` also asserts that
+the exercise's points are lost. When ``hint`` is given, ``tests/course/test_chapters.py`` also asserts that
 the *visible* checks fail with a message containing it (the student is told the cause).
 
 To add one: write the function (same signature as the exercise) and decorate it with
@@ -19,6 +19,7 @@ import torch
 from induction_course.course.checks.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 
 from induction_course import functional as F
+from induction_course.model import hook_name
 
 
 WRONG_ANSWERS, wrong = new_catalogue()
@@ -328,25 +329,25 @@ def _cache(bridge, tokens):
 @wrong("ch1_bridge_run", "bridge_logits_and_patterns", "stacks layers on dim 1 ([batch, n_layers, ...])")
 def bridge_stack_dim1(bridge, tokens):
     logits, cache = _cache(bridge, tokens)
-    return logits, torch.stack([cache[f"blocks.{l}.attn.hook_pattern"] for l in range(bridge.cfg.n_layers)], dim=1)
+    return logits, torch.stack([cache[hook_name("pattern", l)] for l in range(bridge.cfg.n_layers)], dim=1)
 
 
 @wrong("ch1_bridge_run", "bridge_logits_and_patterns", "returns a list, not a stacked tensor", hint="torch.stack")
 def bridge_list(bridge, tokens):
     logits, cache = _cache(bridge, tokens)
-    return logits, [cache[f"blocks.{l}.attn.hook_pattern"] for l in range(bridge.cfg.n_layers)]
+    return logits, [cache[hook_name("pattern", l)] for l in range(bridge.cfg.n_layers)]
 
 
 @wrong("ch1_bridge_run", "bridge_logits_and_patterns", "returns layer 0 only", hint="all* layers")
 def bridge_layer0(bridge, tokens):
     logits, cache = _cache(bridge, tokens)
-    return logits, cache["blocks.0.attn.hook_pattern"]
+    return logits, cache[hook_name("pattern", 0)]
 
 
 @wrong("ch1_bridge_run", "bridge_logits_and_patterns", "layers in reverse order", hint="reverse order")
 def bridge_reversed(bridge, tokens):
     logits, cache = _cache(bridge, tokens)
-    return logits, torch.stack([cache[f"blocks.{l}.attn.hook_pattern"] for l in reversed(range(bridge.cfg.n_layers))])
+    return logits, torch.stack([cache[hook_name("pattern", l)] for l in reversed(range(bridge.cfg.n_layers))])
 
 
 @wrong("ch1_bridge_run", "bridge_logits_and_patterns", "returns log-probabilities", hint="logits")

@@ -1,7 +1,7 @@
 """Catalogue of plausible wrong answers to chapter 2 (02_training).
 
 Same contract as ``ch01.py``: each entry has the student's signature and must make its grade
-cell fail (``tests/test_chapter02.py``); ``hint`` must appear in the visible checks' message.
+cell fail (``tests/course/test_chapters.py``); ``hint`` must appear in the visible checks' message.
 """
 
 from __future__ import annotations

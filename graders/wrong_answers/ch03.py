@@ -1,7 +1,7 @@
 """Catalogue of plausible wrong answers to chapter 3 (03_finding_heads).
 
 Same contract as ``ch01.py``: each entry has the student's signature and must make its grade
-cell fail (``tests/test_chapter03.py``); ``hint`` must appear in the visible checks' message.
+cell fail (``tests/course/test_chapters.py``); ``hint`` must appear in the visible checks' message.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from induction_course.course.checks.catalogue import WrongAnswer, new_catalogue  # noqa: F401
+from induction_course.model import hook_name
 
 
 WRONG_ANSWERS, wrong = new_catalogue()
@@ -152,32 +153,32 @@ def induction_loose(pattern, tokens):
 @wrong("ch3_scores_with_cache", "scores_with_cache", "scores only layer 0", hint="every* layer")
 def cache_layer0_only(model, tokens, detector):
     _, cache = model.run_with_cache(tokens)
-    return detector(cache["blocks.0.attn.hook_pattern"])
+    return detector(cache[hook_name("pattern", 0)])
 
 
 @wrong("ch3_scores_with_cache", "scores_with_cache", "layers in reverse order", hint="reverse order")
 def cache_reversed(model, tokens, detector):
     _, cache = model.run_with_cache(tokens)
-    return torch.stack([detector(cache[f"blocks.{l}.attn.hook_pattern"]) for l in reversed(range(model.cfg.n_layers))])
+    return torch.stack([detector(cache[hook_name("pattern", l)]) for l in reversed(range(model.cfg.n_layers))])
 
 
 @wrong("ch3_scores_with_cache", "scores_with_cache", "reads hook_attn_scores", hint="hook_pattern")
 def cache_attn_scores(model, tokens, detector):
     _, cache = model.run_with_cache(tokens)
-    return torch.stack([detector(cache[f"blocks.{l}.attn.hook_attn_scores"]) for l in range(model.cfg.n_layers)])
+    return torch.stack([detector(cache[hook_name("attn_scores", l)]) for l in range(model.cfg.n_layers)])
 
 
 @wrong("ch3_scores_with_cache", "scores_with_cache", "returns a list", hint="torch.stack")
 def cache_list(model, tokens, detector):
     _, cache = model.run_with_cache(tokens)
-    return [detector(cache[f"blocks.{l}.attn.hook_pattern"]) for l in range(model.cfg.n_layers)]
+    return [detector(cache[hook_name("pattern", l)]) for l in range(model.cfg.n_layers)]
 
 
 # ------------------------------------------------------------------ scores with hooks
 @wrong("ch3_scores_with_hooks", "scores_with_hooks", "uses run_with_cache", hint="run_with_hooks")
 def hooks_via_cache(model, tokens, detector):
     _, cache = model.run_with_cache(tokens)
-    return torch.stack([detector(cache[f"blocks.{l}.attn.hook_pattern"]) for l in range(model.cfg.n_layers)])
+    return torch.stack([detector(cache[hook_name("pattern", l)]) for l in range(model.cfg.n_layers)])
 
 
 @wrong("ch3_scores_with_hooks", "scores_with_hooks", "late binding: every hook writes the last layer's row",
@@ -189,7 +190,7 @@ def hooks_late_binding(model, tokens, detector):
     for l in range(L):
         def fn(pattern, hook):
             out[l] = detector(pattern)  # `l` is read when the hook runs: always the last layer
-        hooks.append((f"blocks.{l}.attn.hook_pattern", fn))
+        hooks.append((hook_name("pattern", l), fn))
     model.run_with_hooks(tokens, fwd_hooks=hooks)
     return out
 
@@ -197,7 +198,7 @@ def hooks_late_binding(model, tokens, detector):
 @wrong("ch3_scores_with_hooks", "scores_with_hooks", "hooks the pre-softmax scores", hint="hook_pattern")
 def hooks_attn_scores(model, tokens, detector):
     rows = []
-    hooks = [(f"blocks.{l}.attn.hook_attn_scores", lambda s, hook: rows.append(detector(s))) for l in range(model.cfg.n_layers)]
+    hooks = [(hook_name("attn_scores", l), lambda s, hook: rows.append(detector(s))) for l in range(model.cfg.n_layers)]
     model.run_with_hooks(tokens, fwd_hooks=hooks)
     return torch.stack(rows)
 
@@ -205,7 +206,7 @@ def hooks_attn_scores(model, tokens, detector):
 @wrong("ch3_scores_with_hooks", "scores_with_hooks", "stacks the layers as columns [n_heads, n_layers]")
 def hooks_transposed(model, tokens, detector):
     rows = []
-    hooks = [(f"blocks.{l}.attn.hook_pattern", lambda p, hook: rows.append(detector(p))) for l in range(model.cfg.n_layers)]
+    hooks = [(hook_name("pattern", l), lambda p, hook: rows.append(detector(p))) for l in range(model.cfg.n_layers)]
     model.run_with_hooks(tokens, fwd_hooks=hooks)
     return torch.stack(rows, dim=1)
 

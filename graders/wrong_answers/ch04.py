@@ -11,6 +11,7 @@ import torch
 from induction_course.course.checks.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 
 from induction_course import metrics as M
+from induction_course.model import hook_name
 from induction_course.probes import duplicate_target_mask, induction_target_mask
 
 
@@ -83,7 +84,7 @@ def pm_per_example(pattern, tokens):
 @wrong("ch4_prefix_matching_all_heads", "prefix_matching_all_heads", "returns [n_heads, n_layers]", hint="layers first")
 def pm_all_transposed(model, tokens):
     _, cache = model.run_with_cache(tokens)
-    return torch.stack([M.prefix_matching_score(cache[f"blocks.{l}.attn.hook_pattern"], tokens)
+    return torch.stack([M.prefix_matching_score(cache[hook_name("pattern", l)], tokens)
                         for l in range(model.cfg.n_layers)]).T
 
 
@@ -91,20 +92,20 @@ def pm_all_transposed(model, tokens):
        hint="each layer's own pattern")
 def pm_all_layer0(model, tokens):
     _, cache = model.run_with_cache(tokens)
-    return torch.stack([M.prefix_matching_score(cache["blocks.0.attn.hook_pattern"], tokens)
+    return torch.stack([M.prefix_matching_score(cache[hook_name("pattern", 0)], tokens)
                         for _ in range(model.cfg.n_layers)])
 
 
 @wrong("ch4_prefix_matching_all_heads", "prefix_matching_all_heads", "scores only the last layer", hint="every layer")
 def pm_all_last_layer(model, tokens):
     _, cache = model.run_with_cache(tokens)
-    return M.prefix_matching_score(cache[f"blocks.{model.cfg.n_layers - 1}.attn.hook_pattern"], tokens)
+    return M.prefix_matching_score(cache[hook_name("pattern", model.cfg.n_layers - 1)], tokens)
 
 
 @wrong("ch4_prefix_matching_all_heads", "prefix_matching_all_heads", "uses the pre-softmax scores", hint=None)
 def pm_all_scores(model, tokens):
     _, cache = model.run_with_cache(tokens)
-    return torch.stack([M.prefix_matching_score(cache[f"blocks.{l}.attn.hook_attn_scores"].nan_to_num(0, 0, 0).clamp(-50, 50), tokens)
+    return torch.stack([M.prefix_matching_score(cache[hook_name("attn_scores", l)].nan_to_num(0, 0, 0).clamp(-50, 50), tokens)
                         for l in range(model.cfg.n_layers)])
 
 

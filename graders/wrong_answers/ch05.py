@@ -10,7 +10,7 @@ from induction_course.course.checks.catalogue import WrongAnswer, new_catalogue 
 
 from induction_course import ablation as A
 from induction_course.metrics import later_repeat_loss
-from induction_course.model import AttnOnlyTransformer, cross_entropy_next_token
+from induction_course.model import AttnOnlyTransformer, cross_entropy_next_token, hook_name
 from induction_course.probes import duplicate_target_mask, induction_target_mask
 
 
@@ -29,47 +29,47 @@ def _zhook(fn):
 # ------------------------------------------------------------------- zero_ablation
 @wrong("ch5_zero_ablation", "zero_ablation", "zeroes a position: z[:, head]", hint="third axis")
 def zero_wrong_axis(model, tokens, layer, head):
-    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", _zhook(lambda z: z[:, head].zero_()))])
+    return model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer), _zhook(lambda z: z[:, head].zero_()))])
 
 
 @wrong("ch5_zero_ablation", "zero_ablation", "zeroes the whole layer", hint="whole layer")
 def zero_whole_layer(model, tokens, layer, head):
-    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", _zhook(lambda z: z.zero_()))])
+    return model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer), _zhook(lambda z: z.zero_()))])
 
 
 @wrong("ch5_zero_ablation", "zero_ablation", "zeroes d_head index: z[..., head]", hint="not the last")
 def zero_last_axis(model, tokens, layer, head):
-    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", _zhook(lambda z: z[..., head].zero_()))])
+    return model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer), _zhook(lambda z: z[..., head].zero_()))])
 
 
 @wrong("ch5_zero_ablation", "zero_ablation", "hooks the wrong layer", hint="own layer")
 def zero_wrong_layer(model, tokens, layer, head):
     other = (layer + 1) % model.cfg.n_layers
-    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{other}.attn.hook_z", _zhook(lambda z: z[:, :, head].zero_()))])
+    return model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", other), _zhook(lambda z: z[:, :, head].zero_()))])
 
 
 # ------------------------------------------------------------------- mean_ablation
 def _mean_with(model, tokens, layer, head, value):
-    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z",
+    return model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer),
                                                      _zhook(lambda z: z[:, :, head].copy_(value.expand_as(z[:, :, head]))))])
 
 
 @wrong("ch5_mean_ablation", "mean_ablation", "mean over batch and positions", hint="not over positions too")
 def mean_over_positions(model, tokens, layer, head, reference_tokens):
     _, c = model.run_with_cache(reference_tokens)
-    return _mean_with(model, tokens, layer, head, c[f"blocks.{layer}.attn.hook_z"][:, :, head].mean(dim=(0, 1)))
+    return _mean_with(model, tokens, layer, head, c[hook_name("z", layer)][:, :, head].mean(dim=(0, 1)))
 
 
 @wrong("ch5_mean_ablation", "mean_ablation", "mean over the ablated tokens themselves", hint="reference_tokens")
 def mean_over_tokens(model, tokens, layer, head, reference_tokens):
     _, c = model.run_with_cache(tokens)
-    return _mean_with(model, tokens, layer, head, c[f"blocks.{layer}.attn.hook_z"][:, :, head].mean(0))
+    return _mean_with(model, tokens, layer, head, c[hook_name("z", layer)][:, :, head].mean(0))
 
 
 @wrong("ch5_mean_ablation", "mean_ablation", "mean over all heads", hint="keep the head axis")
 def mean_over_heads(model, tokens, layer, head, reference_tokens):
     _, c = model.run_with_cache(reference_tokens)
-    return _mean_with(model, tokens, layer, head, c[f"blocks.{layer}.attn.hook_z"].mean(0).mean(1)[None])
+    return _mean_with(model, tokens, layer, head, c[hook_name("z", layer)].mean(0).mean(1)[None])
 
 
 @wrong("ch5_mean_ablation", "mean_ablation", "zero instead of the mean", hint="zero ablation")
@@ -86,15 +86,15 @@ def pp_no_freeze(model, tokens, layer, head):
 @wrong("ch5_pattern_preserving_ablation", "pattern_preserving_ablation", "freezes only the head's layer", hint="freeze every layer")
 def pp_one_layer(model, tokens, layer, head):
     _, c = model.run_with_cache(tokens)
-    name = f"blocks.{layer}.attn.hook_pattern"
+    name = hook_name("pattern", layer)
     return model.run_with_hooks(tokens, fwd_hooks=[(name, lambda p, hook: c[name]),
-                                                   (f"blocks.{layer}.attn.hook_z", _zhook(lambda z: z[:, :, head].zero_()))])
+                                                   (hook_name("z", layer), _zhook(lambda z: z[:, :, head].zero_()))])
 
 
 @wrong("ch5_pattern_preserving_ablation", "pattern_preserving_ablation", "freezes but never zeroes", hint="zero the head's output")
 def pp_no_zero(model, tokens, layer, head):
     _, c = model.run_with_cache(tokens)
-    hooks = [(f"blocks.{l}.attn.hook_pattern", lambda p, hook, l=l: c[f"blocks.{l}.attn.hook_pattern"])
+    hooks = [(hook_name("pattern", l), lambda p, hook, l=l: c[hook_name("pattern", l)])
              for l in range(model.cfg.n_layers)]
     return model.run_with_hooks(tokens, fwd_hooks=hooks)
 
@@ -102,9 +102,9 @@ def pp_no_zero(model, tokens, layer, head):
 @wrong("ch5_pattern_preserving_ablation", "pattern_preserving_ablation", "wrong axis of hook_z", hint="z[:, :, head]")
 def pp_wrong_axis(model, tokens, layer, head):
     _, c = model.run_with_cache(tokens)
-    hooks = [(f"blocks.{l}.attn.hook_pattern", lambda p, hook, l=l: c[f"blocks.{l}.attn.hook_pattern"])
+    hooks = [(hook_name("pattern", l), lambda p, hook, l=l: c[hook_name("pattern", l)])
              for l in range(model.cfg.n_layers)]
-    return model.run_with_hooks(tokens, fwd_hooks=hooks + [(f"blocks.{layer}.attn.hook_z", _zhook(lambda z: z[:, head].zero_()))])
+    return model.run_with_hooks(tokens, fwd_hooks=hooks + [(hook_name("z", layer), _zhook(lambda z: z[:, head].zero_()))])
 
 
 # ------------------------------------------------------------------ stripe knockout
@@ -118,7 +118,7 @@ def _ko(model, tokens, layer, heads, mask, renorm=False):
             p[:, h] = sub
         return p
 
-    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_pattern", hook)])
+    return model.run_with_hooks(tokens, fwd_hooks=[(hook_name("pattern", layer), hook)])
 
 
 @wrong("ch5_stripe_knockout", "stripe_knockout", "renormalises the knocked-out rows", hint="don't renormalise")

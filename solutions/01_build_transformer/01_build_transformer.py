@@ -74,11 +74,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from induction_course.course.checks import ch01 as checks
-from induction_course.model import AttnOnlyTransformer, ModelConfig
+from induction_course.model import AttnOnlyTransformer, ModelConfig, hook_name
 
 torch.manual_seed(0)
 # A small random (untrained) model with the package's default initialisation.
-cfg = ModelConfig(d_vocab=61, n_ctx=32, d_model=32, n_heads=4, d_head=8, n_layers=2, seed=0)
+cfg = ModelConfig(d_vocab=61, n_ctx=32, d_model=32, n_heads=4, d_head=8, n_layers=2, normalization=None, seed=0)
 model = AttnOnlyTransformer(cfg).eval()
 tokens = torch.randint(0, cfg.d_vocab, (2, 12))  # [batch=2, pos=12]
 print(cfg)
@@ -457,7 +457,9 @@ print(type(bridge).__name__, "with", bridge.cfg.n_layers, "layers of", bridge.cf
 #
 # **Goal:** TransformerLens's way of looking inside a model. `bridge.run_with_cache(tokens)`
 # returns the logits and an `ActivationCache` holding every hooked activation under its hook name;
-# the pattern of layer `l` is `cache[f"blocks.{l}.attn.hook_pattern"]`, `[batch, n_heads, q_pos, k_pos]`.
+# the pattern of layer `l` is `cache[hook_name("pattern", l)]`, `[batch, n_heads, q_pos, k_pos]`
+# (`hook_name("pattern", l)` is `"blocks.{l}.attn.hook_pattern"`; like TransformerLens's
+# `utils.get_act_name`, it builds hook names so you never type them by hand).
 # Return the logits and the patterns of all layers stacked into one tensor.
 #
 # - in: `bridge` (a `TransformerBridge`), `tokens [batch, pos]`
@@ -471,7 +473,7 @@ def bridge_logits_and_patterns(bridge, tokens: torch.Tensor):
     """(logits [batch, pos, d_vocab], patterns [n_layers, batch, n_heads, q_pos, k_pos])."""
     ### BEGIN SOLUTION
     logits, cache = bridge.run_with_cache(tokens)
-    patterns = torch.stack([cache[f"blocks.{layer}.attn.hook_pattern"] for layer in range(bridge.cfg.n_layers)])
+    patterns = torch.stack([cache[hook_name("pattern", layer)] for layer in range(bridge.cfg.n_layers)])
     return logits, patterns
     ### END SOLUTION
 

@@ -66,6 +66,7 @@ import torch
 from induction_course import checkpoints, metrics
 from induction_course.course.notebook import viz
 from induction_course.course.checks import ch03 as checks
+from induction_course.model import hook_name
 from induction_course.probes import repeated_random_tokens
 
 AUTOGRADING = bool(os.environ.get("NBGRADER_EXECUTION"))
@@ -100,11 +101,11 @@ print("".join(viz.token_labels(text[0]))[:200])
 # %%
 _, cache = model.run_with_cache(text[:1])
 labels = viz.token_labels(text[0])
-viz.attention_view(cache["blocks.0.attn.hook_pattern"][0], labels, [f"0.{h}" for h in range(cfg.n_heads)])
+viz.attention_view(cache[hook_name("pattern", 0)][0], labels, [f"0.{h}" for h in range(cfg.n_heads)])
 
 # %%
 _, cache = model.run_with_cache(probe[:1])
-viz.attention_view(cache["blocks.1.attn.hook_pattern"][0], viz.token_labels(probe[0]),
+viz.attention_view(cache[hook_name("pattern", 1)][0], viz.token_labels(probe[0]),
                    [f"1.{h}" for h in range(cfg.n_heads)])
 
 # %% [markdown]
@@ -113,6 +114,9 @@ viz.attention_view(cache["blocks.1.attn.hook_pattern"][0], viz.token_labels(prob
 # Every intermediate activation passes a named **hook point** (TransformerLens names):
 # `hook_embed`, `blocks.{l}.attn.hook_q`, `…hook_k`, `…hook_v`, `…hook_attn_scores`,
 # `…hook_pattern` (`[batch, head, q, k]`), `…hook_z`, `blocks.{l}.hook_resid_post`, …
+# Build them with `hook_name` (from `induction_course.model`), the course's
+# `utils.get_act_name`: `hook_name("pattern", 1) == "blocks.1.attn.hook_pattern"`,
+# `hook_name("z", 0) == "blocks.0.attn.hook_z"`, `hook_name("embed") == "hook_embed"`.
 #
 # - `logits, cache = model.run_with_cache(tokens)` stores every activation in `cache[name]`;
 #   `names_filter=lambda name: ...` keeps only the ones you need.
@@ -129,8 +133,8 @@ from induction_course.tl_convert import to_bridge
 bridge = to_bridge(model)
 _, bcache = bridge.run_with_cache(probe[:2])
 print([k for k in bcache.keys() if k.startswith("blocks.0.attn.hook_")])
-print("same pattern as our model:", torch.allclose(bcache["blocks.1.attn.hook_pattern"],
-                                                   model.run_with_cache(probe[:2])[1]["blocks.1.attn.hook_pattern"],
+print("same pattern as our model:", torch.allclose(bcache[hook_name("pattern", 1)],
+                                                   model.run_with_cache(probe[:2])[1][hook_name("pattern", 1)],
                                                    atol=1e-5))
 
 # %% [markdown]
@@ -188,7 +192,7 @@ def previous_token_score(pattern: torch.Tensor) -> torch.Tensor:
 
 # %% nbgrader={"grade": true, "grade_id": "ch3_previous_token", "points": 1}
 checks.check_previous_token_score(previous_token_score)
-print("layer 0 on the probe:", previous_token_score(model.run_with_cache(probe)[1]["blocks.0.attn.hook_pattern"]))
+print("layer 0 on the probe:", previous_token_score(model.run_with_cache(probe)[1][hook_name("pattern", 0)]))
 ### BEGIN HIDDEN TESTS
 for seed in (3201, 3202):
     checks.compare_with_reference("previous_token_score", previous_token_score, seed=seed, batch=3, n_heads=4, n_pos=9)
@@ -281,7 +285,7 @@ def induction_score(pattern: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor
 
 # %% nbgrader={"grade": true, "grade_id": "ch3_induction", "points": 2}
 checks.check_induction_score(induction_score)
-print("layer 1 on the probe:", induction_score(model.run_with_cache(probe)[1]["blocks.1.attn.hook_pattern"], probe))
+print("layer 1 on the probe:", induction_score(model.run_with_cache(probe)[1][hook_name("pattern", 1)], probe))
 ### BEGIN HIDDEN TESTS
 for seed in (3501, 3502, 3503):
     checks.compare_with_reference("induction_score", induction_score, seed=seed, batch=4, n_heads=2, n_pos=13, d_vocab=6)
@@ -305,7 +309,7 @@ def scores_with_cache(model, tokens: torch.Tensor, detector) -> torch.Tensor:
     ### BEGIN SOLUTION
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens)
-    return torch.stack([detector(cache[f"blocks.{l}.attn.hook_pattern"]) for l in range(model.cfg.n_layers)])
+    return torch.stack([detector(cache[hook_name("pattern", l)]) for l in range(model.cfg.n_layers)])
     ### END SOLUTION
 
 
@@ -321,7 +325,7 @@ checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3602,
 # ## Exercise 7 — Every head's score, with hooks (2 points, ★★, 15 min)
 #
 # **Goal:** the same table without storing a cache: a hook on each
-# `blocks.{l}.attn.hook_pattern` computes `detector(pattern)` on the fly and writes it into a
+# `hook_name("pattern", l)` computes `detector(pattern)` on the fly and writes it into a
 # result tensor. This is how you measure a big model without keeping every activation, and the
 # pattern of every later intervention (chapter 5). Use `model.run_with_hooks` (the checks give
 # you a model whose `run_with_cache` refuses to run).
@@ -329,8 +333,9 @@ checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3602,
 # - in: `model`, `tokens [batch, pos]`, `detector`
 # - out: `[n_layers, n_heads]`, equal to exercise 6's answer.
 #
-# A hook function has the signature `fn(activation, hook)`; `hook.name` is the hook point's
-# name. Tip: `functools.partial` or a default argument binds the layer to each hook.
+# A hook function has the signature `fn(activation, hook)`; as in TransformerLens, `hook.name`
+# is the hook point's name and `hook.layer()` (a method) its layer, so one function can serve
+# every layer. (Binding the layer with `functools.partial` or a default argument works too.)
 
 # %% nbgrader={"solution": true, "grade_id": "ch3_scores_with_hooks_code"}
 def scores_with_hooks(model, tokens: torch.Tensor, detector) -> torch.Tensor:
@@ -338,10 +343,10 @@ def scores_with_hooks(model, tokens: torch.Tensor, detector) -> torch.Tensor:
     ### BEGIN SOLUTION
     rows = {}
 
-    def store(pattern, hook, layer):
-        rows[layer] = detector(pattern.detach())
+    def store(pattern, hook):
+        rows[hook.layer()] = detector(pattern.detach())
 
-    hooks = [(f"blocks.{l}.attn.hook_pattern", lambda p, hook, l=l: store(p, hook, l)) for l in range(model.cfg.n_layers)]
+    hooks = [(hook_name("pattern", l), store) for l in range(model.cfg.n_layers)]
     with torch.no_grad():
         model.run_with_hooks(tokens, fwd_hooks=hooks)
     return torch.stack([rows[l] for l in range(model.cfg.n_layers)])

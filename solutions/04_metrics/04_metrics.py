@@ -91,7 +91,7 @@ from induction_course.course.checks import ch04 as checks
 from induction_course import metrics as M
 from induction_course.checkpoints import list_steps, load_config, load_eval_set, load_history, load_model
 from induction_course.curves import bump_window
-from induction_course.model import AttnOnlyTransformer
+from induction_course.model import AttnOnlyTransformer, hook_name
 
 torch.manual_seed(0)
 config = load_config()
@@ -180,7 +180,7 @@ def prefix_matching_score(pattern: torch.Tensor, tokens: torch.Tensor) -> torch.
 # %% nbgrader={"grade": true, "grade_id": "ch4_prefix_matching_score", "points": 2}
 checks.check_prefix_matching_score(prefix_matching_score)
 _, cache = model.run_with_cache(probe)
-print("layer-1 prefix matching:", prefix_matching_score(cache["blocks.1.attn.hook_pattern"], probe))
+print("layer-1 prefix matching:", prefix_matching_score(cache[hook_name("pattern", 1)], probe))
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("prefix_matching_score", prefix_matching_score, seed=411, batch=3, n_heads=2, seg_len=5, n_repeats=4)
 checks.compare_with_reference("prefix_matching_score", prefix_matching_score, seed=412, batch=1, n_heads=4, seg_len=9, n_repeats=2, d_vocab=50)
@@ -190,7 +190,7 @@ checks.compare_with_reference("prefix_matching_score", prefix_matching_score, se
 # ## Exercise 3 — Prefix matching of every head at once (2 points, ★★, 10 min)
 #
 # **Goal:** the batched, all-heads version: one forward pass with `model.run_with_cache`, then
-# your score on every layer's `blocks.{layer}.attn.hook_pattern`.
+# your score on every layer's `hook_name("pattern", layer)` (`blocks.{layer}.attn.hook_pattern`).
 #
 # - in: `model` (ours or a TransformerLens bridge: only `run_with_cache` and `model.cfg.n_layers`
 #   are used), `tokens [batch, pos]`
@@ -204,7 +204,7 @@ def prefix_matching_all_heads(model, tokens: torch.Tensor) -> torch.Tensor:
     ### BEGIN SOLUTION
     _, cache = model.run_with_cache(tokens)
     return torch.stack([
-        M.prefix_matching_score(cache[f"blocks.{layer}.attn.hook_pattern"], tokens)
+        M.prefix_matching_score(cache[hook_name("pattern", layer)], tokens)
         for layer in range(model.cfg.n_layers)
     ])
     ### END SOLUTION

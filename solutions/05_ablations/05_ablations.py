@@ -75,6 +75,7 @@ from induction_course.course.checks import ch05 as checks
 from induction_course import metrics as M
 from induction_course.checkpoints import list_steps, load_config, load_history, load_model
 from induction_course.metrics import later_repeat_loss
+from induction_course.model import hook_name
 from induction_course.checkpoints import load_eval_set
 from induction_course.probes import repeated_random_tokens
 
@@ -97,7 +98,8 @@ print(f"clean loss on the later repeats: {clean_loss:.3f}")
 # ## Exercise 1 — Zero ablation with a hook (2 points, ★, 10 min)
 #
 # **Goal:** remove one head. Its output enters the residual stream through `z @ W_O`, where
-# `z = pattern @ v` is the hook `blocks.{layer}.attn.hook_z` of shape `[batch, pos, head, d_head]`.
+# `z = pattern @ v` is the hook `hook_name("z", layer)` (`blocks.{layer}.attn.hook_z`) of shape
+# `[batch, pos, head, d_head]`.
 # Write a hook that sets the head's slice of `z` to zero and run the model with it:
 # `model.run_with_hooks(tokens, fwd_hooks=[(name, hook_fn)])`, where `hook_fn(z, hook)` returns the
 # new `z`. (The layer's bias `b_O` stays: it belongs to the layer, not to a head.)
@@ -117,7 +119,7 @@ def zero_ablation(model, tokens: torch.Tensor, layer: int, head: int) -> torch.T
         z[:, :, head] = 0.0
         return z
 
-    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)])
+    return model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer), hook)])
     ### END SOLUTION
 
 
@@ -145,7 +147,7 @@ checks.compare_with_reference("zero_ablation", zero_ablation, seed=502, layer=0,
 def mean_ablation(model, tokens: torch.Tensor, layer: int, head: int, reference_tokens: torch.Tensor) -> torch.Tensor:
     """Logits with head (layer, head)'s z replaced by its per-position mean over reference_tokens."""
     ### BEGIN SOLUTION
-    name = f"blocks.{layer}.attn.hook_z"
+    name = hook_name("z", layer)
     _, cache = model.run_with_cache(reference_tokens)
     mean_z = cache[name][:, :, head].mean(dim=0)  # [pos, d_head]
 
@@ -189,7 +191,8 @@ def pattern_preserving_ablation(model, tokens: torch.Tensor, layer: int, head: i
     """Logits with all attention patterns frozen to the clean run and head (layer, head)'s z zeroed."""
     ### BEGIN SOLUTION
     _, cache = model.run_with_cache(tokens)
-    hooks = [(f"blocks.{l}.attn.hook_pattern", lambda p, hook, l=l: cache[f"blocks.{l}.attn.hook_pattern"])
+    # One hook for every layer: hook.layer() says which layer's clean pattern to put back.
+    hooks = [(hook_name("pattern", l), lambda p, hook: cache[hook_name("pattern", hook.layer())])
              for l in range(model.cfg.n_layers)]
 
     def zero(z, hook):
@@ -197,7 +200,7 @@ def pattern_preserving_ablation(model, tokens: torch.Tensor, layer: int, head: i
         z[:, :, head] = 0.0
         return z
 
-    return model.run_with_hooks(tokens, fwd_hooks=hooks + [(f"blocks.{layer}.attn.hook_z", zero)])
+    return model.run_with_hooks(tokens, fwd_hooks=hooks + [(hook_name("z", layer), zero)])
     ### END SOLUTION
 
 
@@ -243,7 +246,7 @@ def stripe_knockout(model, tokens: torch.Tensor, layer: int, head: int) -> torch
         pattern[:, head] = pattern[:, head] * keep
         return pattern
 
-    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_pattern", hook)])
+    return model.run_with_hooks(tokens, fwd_hooks=[(hook_name("pattern", layer), hook)])
     ### END SOLUTION
 
 

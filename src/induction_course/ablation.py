@@ -32,7 +32,7 @@ from induction_course.metrics import (
     icl_score_from_losses,
     repeated_losses_from_per_token,
 )
-from induction_course.model import cross_entropy_next_token, device_of
+from induction_course.model import cross_entropy_next_token, device_of, hook_name
 from induction_course.probes import induction_target_mask
 
 __all__ = [
@@ -58,14 +58,6 @@ Hook = tuple[str, Callable]
 
 
 # --------------------------------------------------------------------------- helpers
-def _z_name(layer: int) -> str:
-    return f"blocks.{layer}.attn.hook_z"
-
-
-def _pattern_name(layer: int) -> str:
-    return f"blocks.{layer}.attn.hook_pattern"
-
-
 def _check_tokens(model, tokens: torch.Tensor, name: str = "tokens") -> torch.Tensor:
     if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2:
         shape = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
@@ -108,10 +100,12 @@ def _run(model, tokens: torch.Tensor, hooks: list[Hook]) -> torch.Tensor:
         return model.run_with_hooks(tokens, fwd_hooks=hooks)
 
 
-def _cache(model, tokens: torch.Tensor, suffix: str) -> dict[str, torch.Tensor]:
+def _cache(model, tokens: torch.Tensor, kind: str) -> dict[str, torch.Tensor]:
+    """Every layer's ``hook_name(kind, layer)`` activation on ``tokens``."""
+    names = {hook_name(kind, layer) for layer in range(int(model.cfg.n_layers))}
     with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith(suffix))
-    return {k: cache[k] for k in cache.keys()}
+        _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
+    return {k: cache[k] for k in names}
 
 
 # ------------------------------------------------------------------------ zero
@@ -134,7 +128,7 @@ def zero_ablate_hook(heads_in_layer: Sequence[int]) -> Callable:
 
 def zero_ablation_hooks(heads: list[tuple[int, int]]) -> list[Hook]:
     """``(hook_z name, hook)`` pairs zeroing ``heads``, one per layer involved."""
-    return [(_z_name(layer), zero_ablate_hook(hs)) for layer, hs in _by_layer(heads).items()]
+    return [(hook_name("z", layer), zero_ablate_hook(hs)) for layer, hs in _by_layer(heads).items()]
 
 
 def zero_ablation(model, tokens: torch.Tensor, heads: Iterable[Sequence[int]]) -> torch.Tensor:
@@ -165,17 +159,17 @@ def mean_ablation(
             f"reference_tokens have {reference_tokens.shape[1]} positions but tokens have {n_pos}; "
             "the per-position mean needs a reference at least as long"
         )
-    cache = _cache(model, reference_tokens, "attn.hook_z")
+    cache = _cache(model, reference_tokens, "z")
     hooks: list[Hook] = []
     for layer, hs in _by_layer(heads).items():
-        mean_z = cache[_z_name(layer)][:, :n_pos].mean(dim=0)  # [pos, head, d_head]
+        mean_z = cache[hook_name("z", layer)][:, :n_pos].mean(dim=0)  # [pos, head, d_head]
 
         def hook(z: torch.Tensor, hook=None, hs=hs, mean_z=mean_z) -> torch.Tensor:
             z = z.clone()
             z[:, :, hs] = mean_z[None, :, hs].to(z.dtype)
             return z
 
-        hooks.append((_z_name(layer), hook))
+        hooks.append((hook_name("z", layer), hook))
     return _run(model, tokens, hooks)
 
 
@@ -198,9 +192,9 @@ def pattern_preserving_ablation(model, tokens: torch.Tensor, heads: Iterable[Seq
     """
     tokens = _check_tokens(model, tokens)
     heads = _check_heads(model, heads)
-    cache = _cache(model, tokens, "attn.hook_pattern")
+    cache = _cache(model, tokens, "pattern")
     hooks: list[Hook] = [
-        (_pattern_name(layer), _freeze_pattern_hook(cache[_pattern_name(layer)]))
+        (hook_name("pattern", layer), _freeze_pattern_hook(cache[hook_name("pattern", layer)]))
         for layer in range(int(model.cfg.n_layers))
     ]
     return _run(model, tokens, hooks + zero_ablation_hooks(heads))
@@ -238,7 +232,7 @@ def induction_stripe_knockout(
             pattern[:, hs] = sub
             return pattern
 
-        hooks.append((_pattern_name(layer), hook))
+        hooks.append((hook_name("pattern", layer), hook))
     return _run(model, tokens, hooks)
 
 

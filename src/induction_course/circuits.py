@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from induction_course.model import device_of
+from induction_course.model import device_of, hook_name
 from induction_course.probes import repeated_random_tokens
 
 __all__ = [
@@ -181,14 +181,14 @@ def activation_copying_ratio(model, token_pool=None, n_examples: int = 10, seq_l
     W_U = _weight(model, "W_U").double()
     pool = _pool(token_pool, W_U.shape[1])
     toks = repeated_random_tokens(n_examples, seq_len, 1, pool, None, seed).to(device_of(model))
-    names = {f"blocks.{l}.attn.{h}" for l in range(n_layers) for h in ("hook_pattern", "hook_z")}
+    names = {hook_name(kind, l) for l in range(n_layers) for kind in ("pattern", "z")}
     with torch.no_grad():
         _, cache = model.run_with_cache(toks, names_filter=lambda n: n in names)
     ln_w = _ln_final_weight(model)
     W_O = _weight(model, "W_O").double()
     out = []
     for layer in range(n_layers):
-        z = cache[f"blocks.{layer}.attn.hook_z"].double()
+        z = cache[hook_name("z", layer)].double()
         z = z.reshape(*z.shape[:2], n_heads, -1)  # [b, q, h, d_head]
         res = torch.einsum("bqhe,hed->bqhd", z, W_O[layer])  # the head's contribution
         if ln_w is not None:
@@ -197,7 +197,7 @@ def activation_copying_ratio(model, token_pool=None, n_examples: int = 10, seq_l
         raised = (lg - lg.mean(-1, keepdim=True)).clamp_min(0)
         idx = toks.view(n_examples, 1, 1, seq_len).expand(-1, seq_len, n_heads, -1)
         on_sample = raised.gather(-1, idx)  # [b, q, h, k]: raise of each sample token
-        pattern = cache[f"blocks.{layer}.attn.hook_pattern"].double().permute(0, 2, 1, 3)  # [b, q, h, k]
+        pattern = cache[hook_name("pattern", layer)].double().permute(0, 2, 1, 3)  # [b, q, h, k]
         ratio = (pattern * on_sample).sum(-1) / on_sample.sum(-1).clamp_min(1e-300)
         out.append(ratio.mean(dim=(0, 1)))
     return torch.stack(out).float().cpu()

@@ -4,7 +4,7 @@ One function per exercise of chapter 1 ("build a transformer"), in TransformerLe
 These are the *reference implementations* the chapter's hidden tests compare a student's answer
 with, and what later chapters import, so that nobody's chapter 4 depends on their chapter 1.
 Every function here is tested against :class:`~induction_course.model.AttnOnlyTransformer`
-(``tests/test_chapter01_reference.py``), so the pieces and the whole agree to float precision.
+(``tests/course/test_chapter01.py``), so the pieces and the whole agree to float precision.
 
 Shape names: ``batch``, ``pos`` (``q_pos`` / ``k_pos`` for query and key positions),
 ``d_model``, ``d_head``, ``n_heads``, ``d_vocab``, ``n_ctx``.
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from induction_course.model import AttnOnlyTransformer, ModelConfig
+from induction_course.model import AttnOnlyTransformer, ModelConfig, hook_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformer_lens import FactoredMatrix
@@ -165,7 +165,7 @@ def bridge_logits_and_patterns(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run a bridge with a cache: logits and the stacked patterns ``[n_layers, batch, n_heads, q, k]``."""
     logits, cache = bridge.run_with_cache(tokens, names_filter=lambda name: name.endswith("attn.hook_pattern"))
-    patterns = torch.stack([cache[f"blocks.{layer}.attn.hook_pattern"] for layer in range(bridge.cfg.n_layers)])
+    patterns = torch.stack([cache[hook_name("pattern", layer)] for layer in range(bridge.cfg.n_layers)])
     return logits, patterns
 
 

@@ -40,7 +40,7 @@ from induction_course.circuits import (  # noqa: F401  re-exported: metrics.X co
     logit_copying_score_from_logits,
     ov_top1_copying_accuracy,
 )
-from induction_course.model import cross_entropy_next_token, device_of
+from induction_course.model import cross_entropy_next_token, device_of, hook_name
 from induction_course.probes import duplicate_target_mask, induction_target_mask, repeated_random_tokens
 
 __all__ = [
@@ -202,7 +202,7 @@ def layer_patterns(model, tokens: torch.Tensor) -> list[torch.Tensor]:
         _, cache = model.run_with_cache(
             tokens.to(device_of(model)), names_filter=lambda name: name.endswith("attn.hook_pattern")
         )
-    return [cache[f"blocks.{layer}.attn.hook_pattern"].detach().float().cpu() for layer in range(n_layers)]
+    return [cache[hook_name("pattern", layer)].detach().float().cpu() for layer in range(n_layers)]
 
 
 def head_scores(model, tokens: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -7,7 +7,9 @@ names and shapes them (``W_Q[layer, head, d_model, d_head]``, ``W_O[layer, head,
 d_model]`` ...), so every formula in the papers and in TransformerLens code reads the same here.
 
 The model carries a minimal hook system with TransformerLens hook names
-(``blocks.{l}.attn.hook_pattern``, ``blocks.{l}.attn.hook_z`` ...) and the two entry points an
+(``blocks.{l}.attn.hook_pattern``, ``blocks.{l}.attn.hook_z`` ...; build them with
+:func:`hook_name`, e.g. ``hook_name("pattern", l)``, as TransformerLens's ``utils.get_act_name``
+does) and the two entry points an
 interpretability reader expects, :meth:`AttnOnlyTransformer.run_with_cache` and
 :meth:`AttnOnlyTransformer.run_with_hooks`. The same hook functions therefore work on this model
 and on a TransformerLens ``TransformerBridge`` (see :mod:`induction_course.tl_convert`).
@@ -15,7 +17,10 @@ and on a TransformerLens ``TransformerBridge`` (see :mod:`induction_course.tl_co
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
 
@@ -30,17 +35,20 @@ NORMALIZATIONS = (None, "LN")
 class ModelConfig:
     """Hyper-parameters of the attention-only transformer.
 
+    The defaults are the shipped run's model (``data/checkpoints/config.json``; a test keeps them
+    equal): ``ModelConfig()`` is the model the course analyses.
+
     ``normalization`` is ``None`` (no LayerNorm, the cleanest object for circuit analysis) or
     ``"LN"`` (pre-LayerNorm before each attention layer and before the unembedding).
     """
 
-    d_vocab: int = 1024
-    n_ctx: int = 256
-    d_model: int = 128
-    n_heads: int = 8
+    d_vocab: int = 300
+    n_ctx: int = 128
+    d_model: int = 64
+    n_heads: int = 4
     d_head: int = 16
     n_layers: int = 2
-    normalization: str | None = None
+    normalization: str | None = "LN"
     eps: float = 1e-5
     init_std: float = 1.0
     # "sinusoidal" starts W_pos as the sin/cos table of Vaswani et al. (then it is learned like
@@ -104,34 +112,120 @@ HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
 
 @dataclass
 class HookPoint:
-    """What a hook function receives as its second argument (TransformerLens passes one too)."""
+    """What a hook function receives as its second argument, shaped like TransformerLens's.
+
+    As in TransformerLens, ``hook.name`` is the hook point's name and ``hook.layer()`` is a
+    *method* returning its block index, so an ARENA-style hook function
+    ``def fn(act, hook): ... hook.layer() ...`` runs unchanged here and on a
+    ``TransformerBridge``. (On the bridge, ``hook.name`` is the bridge's own name for the point,
+    e.g. ``blocks.0.attn.o.hook_in`` for ``hook_z``; ``hook.layer()`` agrees on both.)
+    """
 
     name: str
-    layer: int | None = None
+    layer_idx: int | None = None
     ctx: dict = field(default_factory=dict)
 
-    def layer_index(self) -> int | None:
-        return self.layer
+    def layer(self) -> int:
+        """The block index of a ``blocks.{l}.*`` hook point; a ValueError for the others."""
+        if self.layer_idx is None:
+            raise ValueError(f"hook point {self.name!r} belongs to no layer (it is outside the blocks)")
+        return self.layer_idx
+
+
+# Hook points inside each block, in the order they fire, and where in the block they sit.
+_LAYER_HOOKS = {
+    "resid_pre": "hook_resid_pre",
+    "q": "attn.hook_q",
+    "k": "attn.hook_k",
+    "v": "attn.hook_v",
+    "attn_scores": "attn.hook_attn_scores",
+    "pattern": "attn.hook_pattern",
+    "z": "attn.hook_z",
+    "result": "attn.hook_result",
+    "attn_out": "hook_attn_out",
+    "resid_post": "hook_resid_post",
+}
+# Hook points outside the blocks.
+_GLOBAL_HOOKS = {
+    "embed": "hook_embed",
+    "pos_embed": "hook_pos_embed",
+    "normalized": "ln_final.hook_normalized",
+}
+# TransformerLens's short names (``utils.get_act_name``) and a few spellings of our own.
+_HOOK_ALIASES = {
+    "attn": "pattern",
+    "attn_logits": "attn_scores",
+    "query": "q",
+    "key": "k",
+    "value": "v",
+    "ln_final": "normalized",
+    "ln_final.normalized": "normalized",
+    "ln_final.hook_normalized": "normalized",
+}
+
+
+def _hook_kinds_text() -> str:
+    aliases = ", ".join(f"{a!r}->{k!r}" for a, k in _HOOK_ALIASES.items())
+    return (
+        f"per layer (pass layer=...): {', '.join(map(repr, _LAYER_HOOKS))}; "
+        f"outside the blocks (layer=None): {', '.join(map(repr, _GLOBAL_HOOKS))}; aliases: {aliases}"
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def hook_name(kind: str, layer: int | None = None) -> str:
+    """The full name of one of the model's hook points, like TransformerLens's ``utils.get_act_name``.
+
+    ``hook_name("pattern", 1) == "blocks.1.attn.hook_pattern"``,
+    ``hook_name("z", 0) == "blocks.0.attn.hook_z"``, ``hook_name("embed") == "hook_embed"``,
+    ``hook_name("normalized") == "ln_final.hook_normalized"``. TransformerLens's short names
+    work too (``"attn"`` is the pattern, ``"attn_logits"`` the scores, ``"key"`` is ``"k"`` ...),
+    so does its compact form (``hook_name("z0") == hook_name("z", 0)``), a leading ``hook_``
+    (``hook_name("hook_z", 0)``), and a full name, which is returned as it is once checked.
+    Any other kind is a ValueError that lists the valid ones.
+    """
+    if not isinstance(kind, str):
+        raise TypeError(f"hook kind must be a string, got {type(kind).__name__}")
+    if layer is not None:
+        try:
+            index = None if isinstance(layer, bool) else operator.index(layer)
+        except TypeError:
+            index = None
+        if index is None or index < 0:
+            raise ValueError(f"layer must be a non-negative int or None, got {layer!r}")
+        layer = index
+    key = kind.strip()
+    if layer is None:
+        full = re.fullmatch(r"blocks\.(\d+)\.(.+)", key)
+        if full is not None:  # a full name: check it and give it back
+            if full.group(2) in _LAYER_HOOKS.values():
+                return key
+            raise ValueError(f"{kind!r} is not a hook point of this model; valid kinds: {_hook_kinds_text()}")
+        if key in _GLOBAL_HOOKS.values():
+            return key
+        compact = re.fullmatch(r"([a-z_]+?)_?(\d+)", key)  # TransformerLens's "z0", "pattern1"
+        if compact is not None:
+            return hook_name(compact.group(1), int(compact.group(2)))
+    if key.startswith("hook_"):
+        key = key[len("hook_"):]
+    key = _HOOK_ALIASES.get(key, key)
+    if key in _LAYER_HOOKS:
+        if layer is None:
+            raise ValueError(f"hook kind {kind!r} lives in every block: pass its layer, e.g. hook_name({kind!r}, 0)")
+        return f"blocks.{layer}.{_LAYER_HOOKS[key]}"
+    if key in _GLOBAL_HOOKS:
+        if layer is not None:
+            raise ValueError(f"hook kind {kind!r} is outside the blocks: call hook_name({kind!r}) without a layer")
+        return _GLOBAL_HOOKS[key]
+    raise ValueError(f"unknown hook kind {kind!r}; valid kinds: {_hook_kinds_text()}")
 
 
 def hook_names(cfg: ModelConfig) -> list[str]:
     """Every hook point of the model, in the order they fire."""
-    names = ["hook_embed", "hook_pos_embed"]
+    names = [hook_name("embed"), hook_name("pos_embed")]
     for layer in range(cfg.n_layers):
-        b = f"blocks.{layer}"
-        names += [
-            f"{b}.hook_resid_pre",
-            f"{b}.attn.hook_q",
-            f"{b}.attn.hook_k",
-            f"{b}.attn.hook_v",
-            f"{b}.attn.hook_attn_scores",
-            f"{b}.attn.hook_pattern",
-            f"{b}.attn.hook_z",
-            f"{b}.attn.hook_result",
-            f"{b}.hook_attn_out",
-            f"{b}.hook_resid_post",
-        ]
-    names.append("ln_final.hook_normalized")
+        names += [hook_name(kind, layer) for kind in _LAYER_HOOKS]
+    names.append(hook_name("normalized"))
     return names
 
 
@@ -252,32 +346,35 @@ class AttnOnlyTransformer(nn.Module):
                 cache[name] = x.detach()
             return x
 
-        embed = hp("hook_embed", self.W_E[tokens])
-        pos = hp("hook_pos_embed", self.W_pos[pos_offset : pos_offset + n_pos].unsqueeze(0).expand_as(embed))
+        embed = hp(hook_name("embed"), self.W_E[tokens])
+        pos = hp(hook_name("pos_embed"), self.W_pos[pos_offset : pos_offset + n_pos].unsqueeze(0).expand_as(embed))
         resid = embed + pos
         mask = self.causal_mask[:n_pos, :n_pos]
         for layer in range(self.cfg.n_layers):
-            b = f"blocks.{layer}"
-            resid = hp(f"{b}.hook_resid_pre", resid, layer)
+
+            def name(kind: str) -> str:
+                return hook_name(kind, layer)
+
+            resid = hp(name("resid_pre"), resid, layer)
             x = resid
             if self.cfg.normalization == "LN":
                 x = self._layer_norm(x, self.ln1_w[layer], self.ln1_b[layer])
-            q = hp(f"{b}.attn.hook_q", torch.einsum("bpd,hde->bphe", x, self.W_Q[layer]) + self.b_Q[layer], layer)
-            k = hp(f"{b}.attn.hook_k", torch.einsum("bpd,hde->bphe", x, self.W_K[layer]) + self.b_K[layer], layer)
-            v = hp(f"{b}.attn.hook_v", torch.einsum("bpd,hde->bphe", x, self.W_V[layer]) + self.b_V[layer], layer)
+            q = hp(name("q"), torch.einsum("bpd,hde->bphe", x, self.W_Q[layer]) + self.b_Q[layer], layer)
+            k = hp(name("k"), torch.einsum("bpd,hde->bphe", x, self.W_K[layer]) + self.b_K[layer], layer)
+            v = hp(name("v"), torch.einsum("bpd,hde->bphe", x, self.W_V[layer]) + self.b_V[layer], layer)
             scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(self.cfg.d_head)
             # Masking before the softmax (with -inf) is what makes the pattern causal *and*
             # normalised over the visible keys only.
             scores = scores.masked_fill(~mask, float("-inf"))
-            scores = hp(f"{b}.attn.hook_attn_scores", scores, layer)
-            pattern = hp(f"{b}.attn.hook_pattern", scores.softmax(dim=-1), layer)
-            z = hp(f"{b}.attn.hook_z", torch.einsum("bhqk,bkhe->bqhe", pattern, v), layer)
-            result = hp(f"{b}.attn.hook_result", torch.einsum("bqhe,hed->bqhd", z, self.W_O[layer]), layer)
-            attn_out = hp(f"{b}.hook_attn_out", result.sum(dim=2) + self.b_O[layer], layer)
-            resid = hp(f"{b}.hook_resid_post", resid + attn_out, layer)
+            scores = hp(name("attn_scores"), scores, layer)
+            pattern = hp(name("pattern"), scores.softmax(dim=-1), layer)
+            z = hp(name("z"), torch.einsum("bhqk,bkhe->bqhe", pattern, v), layer)
+            result = hp(name("result"), torch.einsum("bqhe,hed->bqhd", z, self.W_O[layer]), layer)
+            attn_out = hp(name("attn_out"), result.sum(dim=2) + self.b_O[layer], layer)
+            resid = hp(name("resid_post"), resid + attn_out, layer)
         if self.cfg.normalization == "LN":
             resid = self._layer_norm(resid, self.ln_final_w, self.ln_final_b)
-        resid = hp("ln_final.hook_normalized", resid)
+        resid = hp(hook_name("normalized"), resid)
         return resid @ self.W_U + self.b_U
 
     def forward_fused(self, tokens: torch.Tensor, pos_offset: int = 0) -> torch.Tensor:
@@ -307,11 +404,19 @@ class AttnOnlyTransformer(nn.Module):
         return resid @ self.W_U + self.b_U
 
     def run_with_cache(
-        self, tokens: torch.Tensor, names_filter: Callable[[str], bool] | None = None
+        self, tokens: torch.Tensor, names_filter: str | Iterable[str] | Callable[[str], bool] | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Logits and a dict of activations. ``names_filter`` is, as in TransformerLens, a
+        predicate on hook names, one name (``hook_name("pattern", 1)``) or a list of names."""
         cache: dict[str, torch.Tensor] = {}
         logits = self.forward(tokens, cache=cache)
         if names_filter is not None:
+            if isinstance(names_filter, str):
+                wanted = {names_filter}
+                names_filter = wanted.__contains__
+            elif not callable(names_filter):
+                wanted = set(names_filter)
+                names_filter = wanted.__contains__
             cache = {k: v for k, v in cache.items() if names_filter(k)}
         return logits, cache
 

@@ -14,6 +14,7 @@ from induction_course import ablation, checkpoints, metrics, plots
 from induction_course.curves import bump_window
 from induction_course.data import load_corpus
 from induction_course.evaluation import induction_formed
+from induction_course.model import hook_name
 from induction_course.probes import repeated_random_tokens
 
 THRESHOLD = 0.4  # score above which a head is called a previous-token / induction head
@@ -144,8 +145,8 @@ def build_report(run_dir, out_dir: Path, device: str | None = None, seed: int = 
     ind_head = int(s["prefix_matching"][-1].argmax())
     n_show = min(a["probe"].shape[1], 1 + 2 * min(25, (cfg.n_ctx - 1) // 4))
     pats = torch.stack([
-        cache["blocks.0.attn.hook_pattern"][0, prev_head, :n_show, :n_show],
-        cache[f"blocks.{cfg.n_layers - 1}.attn.hook_pattern"][0, ind_head, :n_show, :n_show],
+        cache[hook_name("pattern", 0)][0, prev_head, :n_show, :n_show],
+        cache[hook_name("pattern", cfg.n_layers - 1)][0, ind_head, :n_show, :n_show],
     ])
     labels = ["BOS"] + [str(int(t)) for t in a["probe"][0, 1:n_show]]
     figs["attention_patterns"] = "attention_patterns.png"

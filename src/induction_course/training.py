@@ -66,7 +66,8 @@ class TrainConfig:
 
 
 def default_model_config(d_vocab: int) -> ModelConfig:
-    return ModelConfig(d_vocab=d_vocab, n_ctx=128, d_model=64, n_heads=4, d_head=16, n_layers=2, normalization="LN")
+    """The shipped run's architecture (``ModelConfig()``'s defaults) for a tokenizer of ``d_vocab`` tokens."""
+    return ModelConfig(d_vocab=d_vocab)
 
 
 _DEFAULT_DEVICE: torch.device | None = None
@@ -90,9 +91,13 @@ def pick_device(prefer: str | None = None) -> torch.device:
 
 def make_batch(
     corpus: Corpus, pool: torch.Tensor, n_ctx: int, tcfg: TrainConfig, gen: torch.Generator
-) -> tuple[torch.Tensor, int]:
-    """The natural-text windows ``[batch_size, n_ctx]`` and the synthetic sequences
-    ``[n_syn, synthetic_len]`` (possibly empty) of one step."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two token tensors of one step, ``(natural, synthetic)``.
+
+    ``natural`` is ``[batch_size, n_ctx]`` windows of training text; ``synthetic`` is
+    ``[n_syn, min(synthetic_len, n_ctx)]`` sequences of repeated random segments, with
+    ``n_syn = round(batch_size * synthetic_fraction)`` (zero rows when that is 0).
+    """
     natural = sample_windows(corpus.train, tcfg.batch_size, n_ctx, corpus.bos, gen)
     n_syn = int(round(tcfg.batch_size * tcfg.synthetic_fraction))
     syn_len = min(tcfg.synthetic_len, n_ctx)

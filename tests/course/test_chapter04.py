@@ -1,14 +1,23 @@
-"""Chapter 4 (metrics): the notebook runs, the reference passes, wrong answers lose."""
+"""Chapter 4 (metrics): what this chapter's solution notebook must show.
+
+The tests every chapter gets (the reference passes, wrong answers lose, ...) are in
+``test_chapters.py``.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from _chapter_tests import standard_tests
-from induction_course.course.checks import ch04 as checks
+from chapter_harness import HANG_LIMIT_S, chapter, executed
 
-CHAPTER = "04_metrics"
-globals().update(standard_tests(CHAPTER, "ch04", checks))
+CHAPTER = chapter("04_metrics")
+pytestmark = pytest.mark.timeout(HANG_LIMIT_S)
+
+
+@pytest.fixture(scope="module")
+def ns():
+    """The namespace of the executed solution notebook (shared with test_chapters.py)."""
+    return executed(CHAPTER).ns
 
 
 def test_notebook_shows_the_papers_findings(ns):
@@ -17,11 +26,3 @@ def test_notebook_shows_the_papers_findings(ns):
     assert (ns["eig_scores"][1] > 0.95).all()
     assert ns["comp"]["K"].mean() > ns["baseline"].mean() + 5 * ns["baseline"].std()
     assert ns["icl_score"](ns["text_loss"]) < -0.2
-
-
-def test_not_implemented_says_so():
-    def icl_score(per_token_loss):
-        raise NotImplementedError()
-
-    with pytest.raises(checks.CheckFailed, match="not implemented yet"):
-        checks.check_icl_score(icl_score)

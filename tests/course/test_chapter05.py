@@ -1,14 +1,23 @@
-"""Chapter 5 (ablations): the notebook runs, the reference passes, wrong answers lose."""
+"""Chapter 5 (ablations): what this chapter's solution notebook must show.
+
+The tests every chapter gets (the reference passes, wrong answers lose, ...) are in
+``test_chapters.py``.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from _chapter_tests import standard_tests
-from induction_course.course.checks import ch05 as checks
+from chapter_harness import HANG_LIMIT_S, chapter, executed
 
-CHAPTER = "05_ablations"
-globals().update(standard_tests(CHAPTER, "ch05", checks))
+CHAPTER = chapter("05_ablations")
+pytestmark = pytest.mark.timeout(HANG_LIMIT_S)
+
+
+@pytest.fixture(scope="module")
+def ns():
+    """The namespace of the executed solution notebook (shared with test_chapters.py)."""
+    return executed(CHAPTER).ns
 
 
 def test_notebook_shows_the_papers_findings(ns):
@@ -18,11 +27,3 @@ def test_notebook_shows_the_papers_findings(ns):
     control = [d for label, d in ns["rows"] if label.startswith("random control")][0]
     assert control < 0.2 * zero
     assert ns["sweep_ind"][0] < 0.5 and ns["sweep_ind"][-1] > 3
-
-
-def test_not_implemented_says_so():
-    def zero_ablation(model, tokens, layer, head):
-        raise NotImplementedError()
-
-    with pytest.raises(checks.CheckFailed, match="not implemented yet"):
-        checks.check_zero_ablation(zero_ablation)

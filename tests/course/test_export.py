@@ -1,6 +1,6 @@
 """Offline HTML export: what the page references, and one clear line for bad input.
 
-Whether the page really draws, in a browser and without network, is tests/test_browser_render.py.
+Whether the page really draws, in a browser and without network, is tests/course/test_browser_render.py.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ import nbformat
 import pytest
 
 from conftest import CH1, ROOT, tree_hashes
-from induction_course.course.grading import autograde as grading
+from induction_course.course.grading import cli as grading_cli
+from induction_course.course.grading import intake, notebooks
 
 
 def _run(argv, capsys):
@@ -23,11 +24,11 @@ def _run(argv, capsys):
 
 def test_add_subcommands_registers_release_and_grade():
     parser = argparse.ArgumentParser()
-    grading.add_subcommands(parser.add_subparsers(dest="command"))
+    grading_cli.add_subcommands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["grade", CH1, "subs", "--out", "o"])
-    assert args.func is grading._cmd_grade and args.chapter == CH1 and args.out == "o"
+    assert args.func is grading_cli.cmd_grade and args.chapter == CH1 and args.out == "o"
     args = parser.parse_args(["release", "--check"])
-    assert args.func is grading._cmd_release and args.check
+    assert args.func is grading_cli.cmd_release and args.check
 
 
 def test_unknown_chapter_is_one_clear_line(tmp_path, capsys):
@@ -85,7 +86,7 @@ def test_release_and_grade_are_in_the_cli_help(capsys):
 # ------------------------------------------------------------------ collecting submissions
 @pytest.fixture(scope="module")
 def ids():
-    return grading._chapter_grade_ids(ROOT)
+    return notebooks.chapter_grade_ids(ROOT)
 
 
 def _release_copy(path):
@@ -103,7 +104,7 @@ def test_folder_of_folders_picks_the_chapter_notebook(tmp_path, ids):
     _release_copy(tmp_path / "dave" / "a.ipynb")
     _release_copy(tmp_path / "dave" / "b.ipynb")
     (tmp_path / ".DS_Store").write_bytes(b"\0")
-    subs = {s.student: s for s in grading._collect(tmp_path, CH1, ids)}
+    subs = {s.student: s for s in intake.collect(tmp_path, CH1, ids)}
     assert sorted(subs) == ["alice", "bob", "carol", "dave"]
     assert subs["alice"].problem is None and subs["alice"].origin == f"alice/work/{CH1}.ipynb"
     assert subs["bob"].problem is None and subs["bob"].origin == "bob/mine.ipynb"
@@ -114,7 +115,7 @@ def test_folder_of_folders_picks_the_chapter_notebook(tmp_path, ids):
 def test_duplicate_student_is_reported_and_graded_once(tmp_path, ids):
     _release_copy(tmp_path / "alice.ipynb")
     _release_copy(tmp_path / "alice" / "x.ipynb")
-    subs = grading._collect(tmp_path, CH1, ids)
+    subs = intake.collect(tmp_path, CH1, ids)
     graded = [s for s in subs if not s.ignored]
     ignored = [s for s in subs if s.ignored]
     assert [s.student for s in graded] == ["alice"]
@@ -125,7 +126,7 @@ def test_student_ids_are_safe_and_unique(tmp_path, ids):
     _release_copy(tmp_path / "Jane Doe.ipynb")
     _release_copy(tmp_path / "Jane_Doe.ipynb")
     _release_copy(tmp_path / "Zoë.ipynb")
-    subs = grading._collect(tmp_path, CH1, ids)
+    subs = intake.collect(tmp_path, CH1, ids)
     nb_ids = [s.nbgrader_id for s in subs]
     assert len(set(i.lower() for i in nb_ids)) == 3
     assert all(i.replace("_", "").replace("-", "").isalnum() and i.isascii() for i in nb_ids)
@@ -140,7 +141,7 @@ def test_zip_paths_cannot_escape(tmp_path):
         zf.writestr("alice/alice.ipynb", "{}")
     dest = tmp_path / "x"
     dest.mkdir()
-    grading._safe_extract(z, dest)
+    intake.safe_extract(z, dest)
     assert not (tmp_path / "escaped.ipynb").exists()
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*.ipynb")) == ["alice/alice.ipynb"]
 
@@ -155,7 +156,7 @@ def test_zip_paths_cannot_escape(tmp_path):
 def test_load_submission_explains_what_is_wrong(tmp_path, ids, content, phrase):
     p = tmp_path / "x.ipynb"
     p.write_bytes(content)
-    nb, problem = grading._load_submission(p, CH1, ids)
+    nb, problem = intake.load_submission(p, CH1, ids)
     assert nb is None and phrase in problem
 
 

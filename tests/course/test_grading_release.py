@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from conftest import CH1, ROOT
-from induction_course.course.grading import autograde as grading
+from induction_course.course import grading
 
 CHAPTERS = grading.list_chapters(ROOT)
 
@@ -28,7 +28,7 @@ def test_there_is_a_release_for_every_chapter():
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_solution_notebook_is_in_sync_with_its_script(chapter):
     for script in grading.paired_scripts(ROOT, chapter):
-        expected = grading._dumps(grading.notebook_from_script(script))
+        expected = grading.dumps_notebook(grading.notebook_from_script(script))
         actual = script.with_suffix(".ipynb").read_text(encoding="utf-8")
         assert actual == expected, f"{script.name} and its .ipynb differ: run `induction-course release`"
 

@@ -21,7 +21,7 @@ BOS = 0
 
 @pytest.fixture(scope="module")
 def model() -> AttnOnlyTransformer:
-    cfg = ModelConfig(d_vocab=30, n_ctx=32, d_model=16, n_heads=3, d_head=4, seed=2, init_std=0.05)
+    cfg = ModelConfig(d_vocab=30, n_ctx=32, d_model=16, n_heads=3, d_head=4, normalization=None, seed=2, init_std=0.05)
     m = AttnOnlyTransformer(cfg)
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -195,7 +195,7 @@ def induction_model() -> AttnOnlyTransformer:
     Residual subspaces: TOK (current token), PREV (previous token, written by 0.0), OUT (the
     prediction, written by 1.0 and read by W_U), POS (position). Every other head is zero.
     """
-    cfg = ModelConfig(d_vocab=V, n_ctx=N, d_model=3 * V + N, n_heads=2, d_head=N, n_layers=2)
+    cfg = ModelConfig(d_vocab=V, n_ctx=N, d_model=3 * V + N, n_heads=2, d_head=N, n_layers=2, normalization=None)
     m = AttnOnlyTransformer(cfg)
     c = 30 * math.sqrt(N)  # attention logits of 30: softmax is one-hot to ~1e-12
     with torch.no_grad():

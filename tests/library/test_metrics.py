@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from induction_course import metrics as M
-from induction_course.model import AttnOnlyTransformer, ModelConfig
+from induction_course.model import AttnOnlyTransformer, ModelConfig, hook_name
 from induction_course.probes import duplicate_target_mask, induction_target_mask, repeated_random_tokens
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -20,7 +20,7 @@ BOS = 0
 # ----------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def model() -> AttnOnlyTransformer:
-    cfg = ModelConfig(d_vocab=40, n_ctx=48, d_model=16, n_heads=3, d_head=4, seed=1, init_std=0.02)
+    cfg = ModelConfig(d_vocab=40, n_ctx=48, d_model=16, n_heads=3, d_head=4, normalization=None, seed=1, init_std=0.02)
     m = AttnOnlyTransformer(cfg)
     with torch.no_grad():  # bigger weights than the init, so patterns are far from uniform
         for name in ("W_Q", "W_K", "W_V", "W_O", "W_E", "W_U", "W_pos"):
@@ -63,7 +63,7 @@ def mask_pattern(mask: torch.Tensor, heads: int = 1) -> torch.Tensor:
 
 def identity_copy_model(sign: float = 1.0, d: int = 4) -> AttnOnlyTransformer:
     """W_E = W_U = I and W_V W_O = sign * I: a pure copying (or anti-copying) head."""
-    cfg = ModelConfig(d_vocab=d, n_ctx=8, d_model=d, n_heads=1, d_head=d, n_layers=1)
+    cfg = ModelConfig(d_vocab=d, n_ctx=8, d_model=d, n_heads=1, d_head=d, n_layers=1, normalization=None)
     m = AttnOnlyTransformer(cfg)
     with torch.no_grad():
         m.W_E.copy_(torch.eye(d))
@@ -146,7 +146,7 @@ def test_head_scores_shapes_and_consistency(model):
         assert v.shape == (2, 3)
         assert torch.all((v >= 0) & (v <= 1 + 1e-6))
     _, cache = model.run_with_cache(tokens)
-    direct = M.prefix_matching_score(cache["blocks.1.attn.hook_pattern"], tokens)
+    direct = M.prefix_matching_score(cache[hook_name("pattern", 1)], tokens)
     assert torch.allclose(scores["prefix_matching"][1], direct)
     # no repeats: token-dependent scores are NaN rather than an error
     nan_scores = M.head_scores(model, torch.arange(1, 11)[None])
@@ -231,12 +231,12 @@ def test_activation_copying_ratio_matches_a_loop_over_queries(model):
             ratios = []
             for b in range(2):
                 for q in range(6):
-                    out = cache[f"blocks.{layer}.attn.hook_result"][b, q, head].double()
+                    out = cache[hook_name("result", layer)][b, q, head].double()
                     if model.cfg.normalization == "LN":
                         out = (out - out.mean()) * model.ln_final_w.double()
                     lg = out @ model.W_U.double()
                     up = torch.relu(lg - lg.mean())
-                    attn = cache[f"blocks.{layer}.attn.hook_pattern"][b, head, q].double()
+                    attn = cache[hook_name("pattern", layer)][b, head, q].double()
                     num = sum(attn[k] * up[toks[b, k]] for k in range(6))
                     den = sum(up[toks[b, k]] for k in range(6))
                     ratios.append(0.0 if den == 0 else (num / den).item())  # raises only other tokens

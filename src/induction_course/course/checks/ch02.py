@@ -16,9 +16,19 @@ import math
 import torch
 
 from induction_course import curves, metrics
-from induction_course.training import train_step
+from induction_course.course.checks.core import (
+    ChapterChecks,
+    CheckFailed,
+    Exercise,
+    as_float,
+    as_tensor,
+    compare_tensor,
+    fail,
+    generator,
+    random_model,
+)
 from induction_course.model import cross_entropy_next_token
-from induction_course.course.checks.core import ChapterChecks, CheckFailed, Exercise, as_float, as_tensor, compare_tensor, fail, generator, random_model
+from induction_course.training import train_step
 
 __all__ = ["CheckFailed", "EXERCISES", "compare_with_reference", "run_visible_checks"]
 

@@ -14,8 +14,18 @@ from typing import Any, Callable
 import torch
 
 from induction_course import metrics
+from induction_course.course.checks.core import (
+    ChapterChecks,
+    CheckFailed,
+    Exercise,
+    as_tensor,
+    compare_tensor,
+    fail,
+    generator,
+    random_model,
+)
+from induction_course.model import hook_name
 from induction_course.probes import duplicate_target_mask, induction_target_mask
-from induction_course.course.checks.core import ChapterChecks, CheckFailed, Exercise, as_tensor, compare_tensor, fail, generator, random_model
 
 __all__ = ["CheckFailed", "EXERCISES", "compare_with_reference", "run_visible_checks"]
 
@@ -218,7 +228,7 @@ def _ref_collect(case):
     model, tokens = case["_model"], case["tokens"]
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens)
-    return torch.stack([case["detector"](cache[f"blocks.{l}.attn.hook_pattern"]) for l in range(model.cfg.n_layers)])
+    return torch.stack([case["detector"](cache[hook_name("pattern", l)]) for l in range(model.cfg.n_layers)])
 
 
 def _cmp_collect(name, actual, expected, case):
@@ -234,12 +244,12 @@ def _cmp_collect(name, actual, expected, case):
         det = case["detector"]
         mistakes = [(expected.flip(0), "the layers are in reverse order: row 0 is blocks.0.")]
         try:
-            mistakes.append((torch.stack([det(cache[f"blocks.{l}.attn.hook_pattern"][:1]) for l in range(L)]),
+            mistakes.append((torch.stack([det(cache[hook_name("pattern", l)][:1]) for l in range(L)]),
                              "use the whole batch, not its first sequence."))
         except Exception:
             pass
         try:
-            mistakes.append((torch.stack([det(cache[f"blocks.{l}.attn.hook_attn_scores"]) for l in range(L)]),
+            mistakes.append((torch.stack([det(cache[hook_name("attn_scores", l)]) for l in range(L)]),
                              "read blocks.{layer}.attn.hook_pattern (the pattern after the softmax)."))
         except Exception:
             pass

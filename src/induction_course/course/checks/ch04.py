@@ -13,8 +13,19 @@ import math
 import torch
 
 from induction_course import metrics as M
+from induction_course.course.checks.core import (
+    ChapterChecks,
+    CheckFailed,
+    Exercise,
+    as_tensor,
+    compare_scalar,
+    compare_tensor,
+    fail,
+    generator,
+    randn,
+    random_model,
+)
 from induction_course.probes import induction_target_mask, repeated_random_tokens
-from induction_course.course.checks.core import ChapterChecks, CheckFailed, Exercise, as_tensor, compare_scalar, compare_tensor, fail, generator, randn, random_model
 
 __all__ = ["CheckFailed", "EXERCISES", "compare_with_reference", "run_visible_checks"]
 

@@ -13,9 +13,18 @@ import torch
 
 from induction_course import ablation as A
 from induction_course import metrics as M
-from induction_course.model import AttnOnlyTransformer, ModelConfig, cross_entropy_next_token
+from induction_course.course.checks.core import (
+    ChapterChecks,
+    CheckFailed,
+    Exercise,
+    compare_scalar,
+    compare_tensor,
+    fail,
+    generator,
+    random_model,
+)
+from induction_course.model import AttnOnlyTransformer, ModelConfig, cross_entropy_next_token, hook_name
 from induction_course.probes import duplicate_target_mask, induction_target_mask, repeated_random_tokens
-from induction_course.course.checks.core import ChapterChecks, CheckFailed, Exercise, compare_scalar, compare_tensor, fail, generator, random_model
 
 __all__ = ["CheckFailed", "EXERCISES", "compare_with_reference", "run_visible_checks"]
 
@@ -23,14 +32,6 @@ __all__ = ["CheckFailed", "EXERCISES", "compare_with_reference", "run_visible_ch
 def _run(model, tokens, hooks):
     with torch.no_grad():
         return model.run_with_hooks(tokens, fwd_hooks=hooks)
-
-
-def _z(layer):
-    return f"blocks.{layer}.attn.hook_z"
-
-
-def _pat(layer):
-    return f"blocks.{layer}.attn.hook_pattern"
 
 
 def _setter(fn):
@@ -77,12 +78,12 @@ def _cmp_zero(name, actual, expected, case):
     m, t, l, h = case["model"], case["tokens"], case["layer"], case["head"]
     L = m.cfg.n_layers
     mistakes = [
-        (_run(m, t, [(_z(l), _setter(lambda z: z[:, h].zero_()))]),
+        (_run(m, t, [(hook_name("z", l), _setter(lambda z: z[:, h].zero_()))]),
          "hook_z is [batch, pos, head, d_head]: the head is the third axis, z[:, :, head] = 0 (z[:, head] zeroes a position)."),
-        (_run(m, t, [(_z(l), _setter(lambda z: z.zero_()))]), "zero only the one head, not the whole layer."),
-        (_run(m, t, [(_z((l + 1) % L), _setter(lambda z: z[:, :, h].zero_()))]),
+        (_run(m, t, [(hook_name("z", l), _setter(lambda z: z.zero_()))]), "zero only the one head, not the whole layer."),
+        (_run(m, t, [(hook_name("z", (l + 1) % L), _setter(lambda z: z[:, :, h].zero_()))]),
          "hook the head's own layer: blocks.{layer}.attn.hook_z."),
-        (_run(m, t, [(_z(l), _setter(lambda z: z[..., h].zero_()))]),
+        (_run(m, t, [(hook_name("z", l), _setter(lambda z: z[..., h].zero_()))]),
          "the head is the third axis of hook_z, not the last (that one is d_head)."),
     ]
     _cmp_logits(name, actual, expected, case, mistakes)
@@ -99,16 +100,16 @@ def _cmp_mean(name, actual, expected, case):
     with torch.no_grad():
         _, cache = m.run_with_cache(ref)
         _, own = m.run_with_cache(t)
-    zr, zt = cache[_z(l)], own[_z(l)]
+    zr, zt = cache[hook_name("z", l)], own[hook_name("z", l)]
 
     def put(value):
-        return _run(m, t, [(_z(l), _setter(lambda z: z[:, :, h].copy_(value.expand_as(z[:, :, h]))))])
+        return _run(m, t, [(hook_name("z", l), _setter(lambda z: z[:, :, h].copy_(value.expand_as(z[:, :, h]))))])
 
     mistakes = [
         (put(zr[:, :, h].mean(dim=(0, 1))), "average over the batch only, separately for each position: "
          "mean over dim 0, not over positions too."),
         (put(zt[:, :, h].mean(0)), "take the mean over reference_tokens, not over the tokens you ablate."),
-        (_run(m, t, [(_z(l), _setter(lambda z: z[:, :, h].copy_(zr.mean(0).mean(1)[None])))]),
+        (_run(m, t, [(hook_name("z", l), _setter(lambda z: z[:, :, h].copy_(zr.mean(0).mean(1)[None])))]),
          "keep the head axis: the mean of *this* head's z, not of all heads."),
         (_ref_zero(case), "replace z with its mean, not with zero (that is zero ablation)."),
     ]
@@ -125,14 +126,14 @@ def _cmp_pp(name, actual, expected, case):
     m, t, l, h = case["model"], case["tokens"], case["layer"], case["head"]
     with torch.no_grad():
         _, cache = m.run_with_cache(t)
-    freeze = [(_pat(k), (lambda p, hook=None, k=k: cache[_pat(k)])) for k in range(m.cfg.n_layers)]
+    freeze = [(hook_name("pattern", k), (lambda p, hook=None, k=k: cache[hook_name("pattern", k)])) for k in range(m.cfg.n_layers)]
     mistakes = [
         (_ref_zero(case), "freeze every layer's attention pattern to the clean run's (hook_pattern of each "
          "layer); without it this is plain zero ablation."),
-        (_run(m, t, freeze + [(_z(l), _setter(lambda z: z[:, h].zero_()))]),
+        (_run(m, t, freeze + [(hook_name("z", l), _setter(lambda z: z[:, h].zero_()))]),
          "hook_z is [batch, pos, head, d_head]: zero z[:, :, head]."),
         (_run(m, t, freeze), "the patterns are frozen, now zero the head's output (hook_z) too."),
-        (_run(m, t, [(_pat(l), (lambda p, hook=None: cache[_pat(l)])), (_z(l), _setter(lambda z: z[:, :, h].zero_()))]),
+        (_run(m, t, [(hook_name("pattern", l), (lambda p, hook=None: cache[hook_name("pattern", l)])), (hook_name("z", l), _setter(lambda z: z[:, :, h].zero_()))]),
          "freeze the patterns of *all* layers, not only the ablated head's layer: the point is that "
          "later heads keep looking where they looked."),
     ]
@@ -157,7 +158,7 @@ def _cmp_ko(name, actual, expected, case):
                 if renorm:
                     sub = sub / sub.sum(-1, keepdim=True).clamp_min(1e-30)
                 p[:, hh] = sub
-        return _run(m, t, [(_pat(l), _setter(f))])
+        return _run(m, t, [(hook_name("pattern", l), _setter(f))])
 
     mistakes = [
         (A.induction_stripe_knockout(m, t, [(l, h)], renormalize=True),

@@ -29,7 +29,7 @@ from induction_course.model import AttnOnlyTransformer, ModelConfig
 
 __all__ = [
     "CheckFailed", "ChapterChecks", "Exercise", "as_float", "as_tensor", "call_args", "compare_scalar",
-    "compare_tensor", "describe_worst", "fail", "generator", "match_mistake", "randn", "random_model",
+    "compare_tensor", "describe_worst", "fail", "generator", "match_mistake", "randn", "random_model", "random_model_case",
     "random_scores", "random_tokens", "reference_pieces", "scalar", "tensors_close",
 ]
 
@@ -170,7 +170,8 @@ def random_model(
     d_head: int = 4,
     n_layers: int = 2,
 ) -> AttnOnlyTransformer:
-    """A small random model whose attention is far from uniform and whose biases are non-zero,
+    """A small random model without LayerNorm (chapter 1 builds none) whose attention is far from
+    uniform and whose biases are non-zero,
     so that a forgotten scale, bias or mask shows in the numbers.
 
     Every weight is drawn here (not by the model's own initialisation, which may change with
@@ -178,7 +179,7 @@ def random_model(
     """
     cfg = ModelConfig(
         d_vocab=d_vocab, n_ctx=n_ctx, d_model=d_model, n_heads=n_heads, d_head=d_head,
-        n_layers=n_layers, seed=seed,
+        n_layers=n_layers, normalization=None, seed=seed,
     )
     model = AttnOnlyTransformer(cfg)
     g = generator(seed + 7919)
@@ -201,6 +202,13 @@ def random_tokens(g: torch.Generator, batch: int, n_pos: int, d_vocab: int) -> t
 
 def random_scores(g: torch.Generator, *shape: int) -> torch.Tensor:
     return randn(g, *shape, scale=2.0)
+
+
+def random_model_case(seed: int, batch: int = 2, n_pos: int = 7, **cfg) -> dict:
+    """A :func:`random_model` of the given sizes and random tokens for it."""
+    model = random_model(seed, **cfg)
+    g = generator(seed + 1)
+    return {"tokens": random_tokens(g, batch, n_pos, model.cfg.d_vocab), "model": model}
 
 
 @dataclass

@@ -1,11 +1,48 @@
-"""Release and autograding of the chapters with nbgrader."""
+"""Release and autograding of the chapters with nbgrader.
 
-from induction_course.course.grading.autograde import *  # noqa: F401,F403
-from induction_course.course.grading.autograde import (  # noqa: F401
-    add_subcommands,
+- :mod:`.layout`         the repository: its root, its chapters, :class:`GradingError`
+- :mod:`.notebooks`      jupytext percent scripts <-> the ``.ipynb`` nbgrader reads
+- :mod:`.course_dir`     temporary nbgrader course folders, their config, the gradebook merge
+- :mod:`.release`        ``induction-course release``: ``chapters/`` from ``solutions/``
+- :mod:`.intake`         reading and checking a class's submissions (folders, zips)
+- :mod:`.preprocessors`  the steps that make a student's notebook gradable
+- :mod:`.autograde`      ``induction-course grade``: one course folder and kernel per student
+- :mod:`.outputs`        ``grades.csv``, ``feedback/`` and ``report.txt``
+- :mod:`.cli`            the ``release`` and ``grade`` subcommands
+- ``kernel_launcher.py`` the kernel with memory and CPU limits (run by path, never imported)
+
+nbgrader, nbconvert and jupytext are imported by the functions that use them, so that
+importing this package (the CLI's ``--help``) stays fast.
+"""
+
+from induction_course.course.grading.autograde import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT,
     default_jobs,
-    find_root,
     grade,
-    notebook_from_script,
-    release,
+    notebook_time_limit,
 )
+from induction_course.course.grading.cli import add_subcommands
+from induction_course.course.grading.intake import Submission
+from induction_course.course.grading.layout import GradingError, find_root, list_chapters
+from induction_course.course.grading.notebooks import dumps_notebook, notebook_from_script, paired_scripts
+from induction_course.course.grading.outputs import GradeResult
+from induction_course.course.grading.release import release
+
+__all__ = [
+    "DEFAULT_MEMORY_MB",
+    "DEFAULT_TIMEOUT",
+    "GradeResult",
+    "GradingError",
+    "Submission",
+    "add_subcommands",
+    "default_jobs",
+    "dumps_notebook",
+    "find_root",
+    "grade",
+    "list_chapters",
+    "notebook_from_script",
+    "notebook_time_limit",
+    "paired_scripts",
+    "release",
+]

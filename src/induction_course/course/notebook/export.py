@@ -18,7 +18,7 @@ here references nothing outside itself:
 
 circuitsvis views draw because :func:`induction_course.course.notebook.viz.attention_view` inlines their
 JavaScript. Other remote resources hand-written into an output (a ``<script src=https://…>``)
-are left alone: the course has none, and ``tests/test_browser_render.py`` would catch one.
+are left alone: the course has none, and ``tests/course/test_browser_render.py`` would catch one.
 """
 
 from __future__ import annotations

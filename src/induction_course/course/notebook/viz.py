@@ -17,6 +17,8 @@ from typing import Sequence
 
 import torch
 
+from induction_course.model import hook_name
+
 __all__ = ["token_labels", "attention_view", "head_explorer"]
 
 
@@ -72,7 +74,7 @@ def attention_view(pattern: torch.Tensor, labels: Sequence[str], head_names: Seq
 def _patterns(model, tokens: torch.Tensor) -> list[torch.Tensor]:
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens[None], names_filter=lambda n: n.endswith("hook_pattern"))
-    return [cache[f"blocks.{l}.attn.hook_pattern"][0] for l in range(model.cfg.n_layers)]
+    return [cache[hook_name("pattern", l)][0] for l in range(model.cfg.n_layers)]
 
 
 def head_explorer(model, prompts: dict[str, torch.Tensor], tokenizer=None):

@@ -1,0 +1,135 @@
+"""The tests every chapter gets, parametrised over the five chapters (``chapter_harness.CHAPTERS``).
+
+Each chapter's solution notebook (built from ``solutions/NN/NN.py``) is executed once,
+in-process; its grade cells (visible checks and hidden tests) are then run in its namespace,
+with the reference solution and with every entry of the wrong-answer catalogue
+``graders/wrong_answers/chNN.py`` in place of the student's function. The class-of-two test
+autogrades the reference and the untouched release through nbgrader, end to end.
+Tests of one chapter only live in ``test_chapterNN.py``.
+
+Run one chapter: ``pytest tests/course/test_chapters.py -k 04_metrics``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from chapter_harness import CHAPTERS, HANG_LIMIT_S, executed, grade_class_of_two, hidden_part, param_id, run_cell, \
+    with_wrong_answer
+
+pytestmark = pytest.mark.timeout(HANG_LIMIT_S)  # a hang fails the test; speed lives in benchmarks/
+
+over_chapters = pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
+over_exercises = pytest.mark.parametrize(
+    "chapter, exercise", [(c, e) for c in CHAPTERS for e in c.exercises], ids=str)
+over_wrong_answers = pytest.mark.parametrize(
+    "chapter, wrong", [(c, w) for c in CHAPTERS for w in c.wrong_answers], ids=param_id)
+over_hinted_wrong_answers = pytest.mark.parametrize(
+    "chapter, wrong", [(c, w) for c in CHAPTERS for w in c.wrong_answers if w.hint], ids=param_id)
+
+
+# ----------------------------------------------------------------- the reference solution
+@over_chapters
+def test_solution_notebook_runs_top_to_bottom(chapter):
+    run = executed(chapter)  # first use: executes the notebook, within the hang limit
+    print(f"{chapter} ran in {run.seconds:.1f} s")
+    assert run.code_cells > 0 and run.cells
+
+
+@over_chapters
+def test_enough_graded_exercises(chapter):
+    assert len(executed(chapter).cells) >= chapter.min_exercises
+
+
+@over_chapters
+def test_reference_passes_every_grade_cell(chapter):
+    run = executed(chapter)
+    for grade_id, source in run.cells.items():
+        run_cell(source, run.ns, grade_id)
+
+
+@over_exercises
+def test_reference_passes_visible_checks(chapter, exercise, capsys):
+    chapter.checks.run_visible_checks(exercise, executed(chapter).ns[exercise])
+    assert f"✔ {exercise}" in capsys.readouterr().out
+
+
+@over_exercises
+def test_reference_passes_compare_with_reference_on_a_fresh_seed(chapter, exercise):
+    chapter.checks.compare_with_reference(exercise, executed(chapter).ns[exercise], seed=12345)
+
+
+# -------------------------------------------------------------------- the check helpers
+@over_chapters
+def test_every_check_helper_exists(chapter):
+    for name in chapter.checks.EXERCISES:
+        assert callable(getattr(chapter.checks, f"check_{name}")), name
+
+
+@over_chapters
+def test_unknown_exercise_is_a_key_error(chapter):
+    with pytest.raises(KeyError, match="unknown exercise"):
+        chapter.checks.compare_with_reference("nope", print, seed=0)
+
+
+@over_exercises
+def test_not_implemented_says_so(chapter, exercise):
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    with pytest.raises(chapter.checks.CheckFailed, match="not implemented yet"):
+        getattr(chapter.checks, f"check_{exercise}")(stub)
+
+
+# ---------------------------------------------------------------- the wrong-answer catalogue
+@over_chapters
+def test_catalogue_covers_every_exercise_three_times(chapter):
+    cells = executed(chapter).cells
+    counts = Counter(w.grade_id for w in chapter.wrong_answers)
+    assert set(counts) <= set(cells), f"wrong answers for no grade cell: {set(counts) - set(cells)}"
+    assert not set(cells) - set(counts), f"grade cells without wrong answers: {set(cells) - set(counts)}"
+    assert min(counts.values()) >= 3, counts
+
+
+@over_chapters
+def test_catalogue_functions_exist_in_the_notebook(chapter):
+    ns = executed(chapter).ns
+    for w in chapter.wrong_answers:
+        assert callable(ns.get(w.function)), f"{w.function} is not defined by the notebook"
+
+
+@over_wrong_answers
+def test_wrong_answer_fails_its_grade_cell(chapter, wrong):
+    run = executed(chapter)
+    with pytest.raises(Exception):
+        run_cell(run.cells[wrong.grade_id], with_wrong_answer(run.ns, wrong), wrong.grade_id)
+
+
+@over_wrong_answers
+def test_hidden_tests_alone_catch_the_wrong_answer(chapter, wrong):
+    """The hidden part, run without the visible checks, fails as well (fresh inputs, other sizes)."""
+    run = executed(chapter)
+    with pytest.raises(Exception):
+        run_cell(hidden_part(run.cells[wrong.grade_id]), with_wrong_answer(run.ns, wrong), wrong.grade_id + " hidden")
+
+
+@over_hinted_wrong_answers
+def test_known_mistake_gets_its_hint(chapter, wrong):
+    with pytest.raises(chapter.checks.CheckFailed) as info:
+        chapter.checks.run_visible_checks(wrong.function, wrong.fn)
+    message = str(info.value)
+    assert message.startswith(f"{wrong.function}: "), message
+    assert wrong.hint in message, f"{wrong.why}: message was\n{message}"
+
+
+# ------------------------------------------------------------------ autograding end to end
+# Chapter 1's reference and release are autograded, in a larger class, by test_grading_autograde.py.
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS[1:], ids=str)
+def test_class_of_two_gets_full_marks_and_zero(chapter, tmp_path):
+    rows = grade_class_of_two(chapter, tmp_path)
+    alice, bob = rows["alice"], rows["bob"]
+    assert alice["total"] == alice["max"] and float(alice["max"]) >= chapter.min_exercises
+    assert float(bob["total"]) == 0
