@@ -3,6 +3,7 @@
 - ``train`` / ``report`` / ``doctor``  the library (:mod:`induction_course.cli`)
 - ``links``   rewrite the Colab/Binder badges and setup cells from the repository address
 - ``export-html``  a notebook as one HTML page that opens offline
+- ``student-repo``  the student-facing tree (no solutions, hidden tests or graders)
 - ``release`` / ``grade``  the nbgrader course pipeline (:mod:`induction_course.course.grading`)
 """
 
@@ -44,6 +45,19 @@ def _cmd_links(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_student_repo(args: argparse.Namespace) -> int:
+    from induction_course.course.grading import GradingError, find_root
+    from induction_course.course.student_repo import write_student_repo
+
+    root = Path(args.root) if args.root else find_root()
+    try:
+        written = write_student_repo(root, args.out, force=args.force)
+    except GradingError as exc:
+        raise UserError(str(exc)) from exc
+    print(f"wrote {args.out}: {', '.join(written)} (no solutions, hidden tests or graders; leak check passed)")
+    return 0
+
+
 def add_course_commands(sub) -> None:
     """Register ``links``, ``export-html``, ``release`` and ``grade`` on the library's subparsers."""
     p = sub.add_parser("links", help="rewrite the Colab/Binder badges and the notebooks' setup cell "
@@ -57,6 +71,13 @@ def add_course_commands(sub) -> None:
     p.add_argument("--out", default=None, help="HTML file to write (default: next to the notebook)")
     p.add_argument("--execute", action="store_true", help="run the notebook in a fresh kernel first")
     p.set_defaults(func=_cmd_export_html)
+
+    p = sub.add_parser("student-repo", help="write the student-facing tree (chapters, binder/, the package; "
+                       "no solutions, hidden tests or graders) to publish for the badges")
+    p.add_argument("out", help="folder to write (must not exist)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--root", help="the course repository (default: found from the current folder)")
+    p.set_defaults(func=_cmd_student_repo)
 
     from induction_course.course import grading  # nbgrader is imported lazily, by the commands
 
