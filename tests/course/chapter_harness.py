@@ -9,6 +9,7 @@ most once per test session.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib
 import importlib.util
@@ -116,26 +117,19 @@ class ExecutedNotebook:
     seconds: float
 
 
-def execute_notebook(ch: Chapter) -> ExecutedNotebook:
-    """Execute every code cell of the solution notebook of ``ch`` in one namespace, in-process,
-    with ``ch.env`` set meanwhile."""
+@contextlib.contextmanager
+def chapter_env(ch: Chapter):
+    """``ch.env`` set in ``os.environ`` while the block runs (the notebook reads it), then restored;
+    figures closed afterwards."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    nb = solution_notebook(ch)
-    env = dict(ch.env)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    ns: dict = {"__name__": f"__{ch.id}_notebook__"}
-    ran = 0
-    start = time.perf_counter()
+    saved = {k: os.environ.get(k) for k, _ in ch.env}
+    os.environ.update(dict(ch.env))
     try:
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                exec(compile(cell.source, f"<{ch.id} cell {cell.get('id')}>", "exec"), ns)
-                ran += 1
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
@@ -143,6 +137,20 @@ def execute_notebook(ch: Chapter) -> ExecutedNotebook:
             else:
                 os.environ[k] = v
         plt.close("all")
+
+
+def execute_notebook(ch: Chapter) -> ExecutedNotebook:
+    """Execute every code cell of the solution notebook of ``ch`` in one namespace, in-process,
+    with ``ch.env`` set meanwhile."""
+    nb = solution_notebook(ch)
+    ns: dict = {"__name__": f"__{ch.id}_notebook__"}
+    ran = 0
+    start = time.perf_counter()
+    with chapter_env(ch):
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                exec(compile(cell.source, f"<{ch.id} cell {cell.get('id')}>", "exec"), ns)
+                ran += 1
     return ExecutedNotebook(ns, grade_cells(nb), ran, time.perf_counter() - start)
 
 

@@ -12,12 +12,11 @@ an earlier failing cell left half-made. This is stronger than blanking one exerc
 from __future__ import annotations
 
 import ast
-import os
 
 import nbformat
 import pytest
 
-from chapter_harness import CHAPTERS, HANG_LIMIT_S, Chapter, solution_notebook
+from chapter_harness import CHAPTERS, HANG_LIMIT_S, Chapter, chapter_env, solution_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(HANG_LIMIT_S)]
 
@@ -47,18 +46,13 @@ def _quietly(source: str, ns: dict, name: str) -> None:
 def _grade_cells_with_only_their_own_answer(ch: Chapter, wrong_by_function: dict | None) -> dict[str, str]:
     """Run the chapter with every answer blank (or wrong); grade_id -> error of each grade cell
     that fails although its own exercise's answer was put back."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     released = _released_solutions(ch)
     failures: dict[str, str] = {}
     own_answer = ""
     ns: dict = {"__name__": f"__{ch.id}_collateral__"}
-    saved = {k: os.environ.get(k) for k, _ in ch.env}
-    os.environ.update(dict(ch.env))
-    try:
+    with chapter_env(ch):
         for cell in solution_notebook(ch).cells:
             if cell.cell_type != "code":
                 continue
@@ -80,12 +74,6 @@ def _grade_cells_with_only_their_own_answer(ch: Chapter, wrong_by_function: dict
             else:
                 _quietly(cell.source, ns, gid)
             plt.close("all")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return failures
 
 
