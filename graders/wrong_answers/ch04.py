@@ -11,102 +11,9 @@ import torch
 from induction_course.course.checks.catalogue import WrongAnswer, new_catalogue  # noqa: F401
 
 from induction_course import metrics as M
-from induction_course.model import hook_name
-from induction_course.probes import duplicate_target_mask, induction_target_mask
 
 
 WRONG_ANSWERS, wrong = new_catalogue()
-
-
-# ------------------------------------------------------------------ repeated_tokens
-@wrong("ch4_repeated_tokens", "repeated_tokens", "forgets the BOS token", hint="BOS")
-def repeated_tokens_no_bos(segments, n_repeats, bos):
-    return segments.repeat(1, n_repeats)
-
-
-@wrong("ch4_repeated_tokens", "repeated_tokens", "repeat_interleave: each token repeated in place", hint="repeat_interleave")
-def repeated_tokens_interleave(segments, n_repeats, bos):
-    b = torch.full((segments.shape[0], 1), bos, dtype=segments.dtype)
-    return torch.cat([b, segments.repeat_interleave(n_repeats, dim=1)], 1)
-
-
-@wrong("ch4_repeated_tokens", "repeated_tokens", "puts the BOS at the end", hint="first")
-def repeated_tokens_bos_last(segments, n_repeats, bos):
-    b = torch.full((segments.shape[0], 1), bos, dtype=segments.dtype)
-    return torch.cat([segments.repeat(1, n_repeats), b], 1)
-
-
-@wrong("ch4_repeated_tokens", "repeated_tokens", "a BOS before every copy", hint="one BOS")
-def repeated_tokens_bos_each(segments, n_repeats, bos):
-    b = torch.full((segments.shape[0], 1), bos, dtype=segments.dtype)
-    return torch.cat([b, segments] * n_repeats, 1)
-
-
-# ------------------------------------------------------------ prefix_matching_score
-def _mass(pattern, mask):
-    return (pattern * mask[:, None].to(pattern.dtype)).sum(-1)
-
-
-@wrong("ch4_prefix_matching_score", "prefix_matching_score",
-       "averages over all positions instead of the later repeats", hint="later repeats")
-def pm_all_positions(pattern, tokens):
-    return _mass(pattern, induction_target_mask(tokens)).mean(dim=(0, 2))
-
-
-@wrong("ch4_prefix_matching_score", "prefix_matching_score",
-       "scores attention to the earlier occurrence itself (duplicate token)", hint="duplicate-token")
-def pm_duplicate(pattern, tokens):
-    mask = duplicate_target_mask(tokens)
-    valid = mask.any(-1)
-    return (_mass(pattern, mask) * valid[:, None]).sum(dim=(0, 2)) / valid.sum()
-
-
-@wrong("ch4_prefix_matching_score", "prefix_matching_score",
-       "only the most recent earlier occurrence counts", hint="every")
-def pm_most_recent(pattern, tokens):
-    tgt = induction_target_mask(tokens)
-    # keep only the right-most target of each query
-    idx = torch.arange(tokens.shape[1]).expand_as(tgt)
-    last = torch.where(tgt, idx, torch.full_like(idx, -1)).max(-1, keepdim=True).values
-    recent = tgt & (idx == last)
-    valid = tgt.any(-1)
-    return (_mass(pattern, recent) * valid[:, None]).sum(dim=(0, 2)) / valid.sum()
-
-
-@wrong("ch4_prefix_matching_score", "prefix_matching_score", "keeps the batch dimension", hint="batch")
-def pm_per_example(pattern, tokens):
-    tgt = induction_target_mask(tokens)
-    valid = tgt.any(-1)
-    return (_mass(pattern, tgt) * valid[:, None]).sum(-1) / valid.sum(-1, keepdim=True)
-
-
-# -------------------------------------------------------- prefix_matching_all_heads
-@wrong("ch4_prefix_matching_all_heads", "prefix_matching_all_heads", "returns [n_heads, n_layers]", hint="layers first")
-def pm_all_transposed(model, tokens):
-    _, cache = model.run_with_cache(tokens)
-    return torch.stack([M.prefix_matching_score(cache[hook_name("pattern", l)], tokens)
-                        for l in range(model.cfg.n_layers)]).T
-
-
-@wrong("ch4_prefix_matching_all_heads", "prefix_matching_all_heads", "uses layer 0's pattern for every layer",
-       hint="each layer's own pattern")
-def pm_all_layer0(model, tokens):
-    _, cache = model.run_with_cache(tokens)
-    return torch.stack([M.prefix_matching_score(cache[hook_name("pattern", 0)], tokens)
-                        for _ in range(model.cfg.n_layers)])
-
-
-@wrong("ch4_prefix_matching_all_heads", "prefix_matching_all_heads", "scores only the last layer", hint="every layer")
-def pm_all_last_layer(model, tokens):
-    _, cache = model.run_with_cache(tokens)
-    return M.prefix_matching_score(cache[hook_name("pattern", model.cfg.n_layers - 1)], tokens)
-
-
-@wrong("ch4_prefix_matching_all_heads", "prefix_matching_all_heads", "uses the pre-softmax scores", hint=None)
-def pm_all_scores(model, tokens):
-    _, cache = model.run_with_cache(tokens)
-    return torch.stack([M.prefix_matching_score(cache[hook_name("attn_scores", l)].nan_to_num(0, 0, 0).clamp(-50, 50), tokens)
-                        for l in range(model.cfg.n_layers)])
 
 
 # -------------------------------------------------------------- logit_copying_score
@@ -270,29 +177,127 @@ def baseline_mean_only(d_model, d_head, n_samples, seed):
     return _cs(r(d_model, d_head) @ r(d_head, d_model), r(d_model, d_head) @ r(d_head, d_model)).mean()
 
 
-# --------------------------------------------------------------------------- icl_score
-def _pos(n_ctx):
-    return round(50 * n_ctx / 512), round(500 * n_ctx / 512)
+# ---------------------------------------------------------------------- fold_layer_norm
+@wrong("ch4_fold_layer_norm", "fold_layer_norm", "forgets the centring", hint="centre the folded matrix")
+def fold_no_centre(w, b, W, b_W):
+    return w[:, None] * W, b @ W + b_W
 
 
-@wrong("ch4_icl_score", "icl_score", "off by one: column n instead of n - 1", hint="off by one")
-def icl_off_by_one(per_token_loss):
-    e, l = _pos(per_token_loss.shape[1] + 1)
-    return float(per_token_loss[:, l].mean() - per_token_loss[:, e].mean())
+@wrong("ch4_fold_layer_norm", "fold_layer_norm", "centres but never scales by w", hint="w[:, None] * W")
+def fold_no_weight(w, b, W, b_W):
+    return W - W.mean(-2, keepdim=True), b @ W + b_W
 
 
-@wrong("ch4_icl_score", "icl_score", "early minus late", hint="late minus early")
-def icl_sign(per_token_loss):
-    e, l = _pos(per_token_loss.shape[1] + 1)
-    return float(per_token_loss[:, e - 1].mean() - per_token_loss[:, l - 1].mean())
+@wrong("ch4_fold_layer_norm", "fold_layer_norm", "centres over d_head", hint="not over d_head")
+def fold_centre_wrong_dim(w, b, W, b_W):
+    Ww = w[:, None] * W
+    return Ww - Ww.mean(-1, keepdim=True), b @ W + b_W
 
 
-@wrong("ch4_icl_score", "icl_score", "a ratio instead of a difference", hint="ratio")
-def icl_ratio(per_token_loss):
-    e, l = _pos(per_token_loss.shape[1] + 1)
-    return float(per_token_loss[:, l - 1].mean() / per_token_loss[:, e - 1].mean())
+@wrong("ch4_fold_layer_norm", "fold_layer_norm", "drops the LayerNorm bias", hint="b_folded = b @ W + b_W")
+def fold_no_bias(w, b, W, b_W):
+    Ww = w[:, None] * W
+    return Ww - Ww.mean(-2, keepdim=True), b_W
 
 
-@wrong("ch4_icl_score", "icl_score", "the paper's tokens 50 and 500 without scaling", hint=None)
-def icl_unscaled(per_token_loss):
-    return float(per_token_loss[:, 499].mean() - per_token_loss[:, 49].mean())
+# ---------------------------------------------------------------------- kcircuit_scores
+def _rank_stats(C):
+    diag = C.diagonal(dim1=-2, dim2=-1)
+    rank = (C > diag[..., None]).sum(-1).double()
+    return (rank == 0).double().mean(-1), rank.mean(-1)
+
+
+@wrong("ch4_kcircuit_scores", "kcircuit_scores", "no earlier head on the key side: E W_QK E^T", hint="route the key")
+def kc_no_ov(E, W_QK1, W_OV0):
+    C = (E @ W_QK1 @ E.T)[:, None].expand(W_QK1.shape[0], W_OV0.shape[0], -1, -1)
+    return _rank_stats(C)
+
+
+@wrong("ch4_kcircuit_scores", "kcircuit_scores", "argmax down the columns", hint="along the row")
+def kc_columns(E, W_QK1, W_OV0):
+    C = (E @ W_QK1[:, None]) @ (E @ W_OV0[None]).transpose(-1, -2)
+    return _rank_stats(C.transpose(-1, -2))
+
+
+@wrong("ch4_kcircuit_scores", "kcircuit_scores", "ranks from 1", hint="strictly larger")
+def kc_rank_from_one(E, W_QK1, W_OV0):
+    C = (E @ W_QK1[:, None]) @ (E @ W_OV0[None]).transpose(-1, -2)
+    top1, rank = _rank_stats(C)
+    return top1, rank + 1
+
+
+@wrong("ch4_kcircuit_scores", "kcircuit_scores", "returns [h0, h1]", hint="later head h1")
+def kc_transposed(E, W_QK1, W_OV0):
+    C = (E @ W_QK1[:, None]) @ (E @ W_OV0[None]).transpose(-1, -2)
+    top1, rank = _rank_stats(C)
+    return top1.T, rank.T
+
+
+# ------------------------------------------------------------------ key_score_by_source
+def _scores(q, k_parts):
+    return torch.einsum("bqe,bske->bsqk", q, k_parts) / q.shape[-1] ** 0.5
+
+
+@wrong("ch4_key_score_by_source", "key_score_by_source", "raw score on targets, no comparison with the other keys",
+       hint="mean score of its other visible keys")
+def ks_raw(q, k_parts, target):
+    t = target[:, None].to(q.dtype)
+    return (_scores(q, k_parts) * t).sum((0, 2, 3)) / target.sum()
+
+
+@wrong("ch4_key_score_by_source", "key_score_by_source", "forgets 1/sqrt(d_head)", hint="sqrt(d_head)")
+def ks_no_scale(q, k_parts, target):
+    return M.key_score_from_parts(q, k_parts, target) * q.shape[-1] ** 0.5
+
+
+@wrong("ch4_key_score_by_source", "key_score_by_source", "compares with the mean over every visible key, targets included",
+       hint="*not* targets")
+def ks_incl_targets(q, k_parts, target):
+    S = _scores(q, k_parts)
+    n = target.shape[-1]
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    m = (S * causal).sum(-1) / causal.sum(-1)
+    t = target[:, None].to(q.dtype)
+    return ((S - m[..., None]) * t).sum((0, 2, 3)) / target.sum()
+
+
+@wrong("ch4_key_score_by_source", "key_score_by_source", "mean over the whole row, ignoring the causal mask",
+       hint="causal mask")
+def ks_full_row(q, k_parts, target):
+    S = _scores(q, k_parts)
+    t = target[:, None].to(q.dtype)
+    return ((S - S.mean(-1, keepdim=True)) * t).sum((0, 2, 3)) / target.sum()
+
+
+# ----------------------------------------------------------------------- icl_band_score
+def _band_diff(x, early, late, shift=0):
+    (e0, e1), (l0, l1) = early, late
+    return x[:, l0 - 1 + shift:l1 + shift].mean(-1) - x[:, e0 - 1 + shift:e1 + shift].mean(-1)
+
+
+@wrong("ch4_icl_band_score", "icl_band_score", "std instead of the standard error", hint="divided by sqrt(n_windows)")
+def band_std(per_token_loss, early, late):
+    d = _band_diff(per_token_loss.double(), early, late)
+    return float(d.mean()), float(d.std())
+
+
+@wrong("ch4_icl_band_score", "icl_band_score", "off by one: token n is column n", hint="off by one")
+def band_off_by_one(per_token_loss, early, late):
+    x = per_token_loss.double()
+    (e0, e1), (l0, l1) = early, late
+    d = x[:, l0:min(l1 + 1, x.shape[1])].mean(-1) - x[:, e0:e1 + 1].mean(-1)
+    return float(d.mean()), float(d.std() / len(d) ** 0.5)
+
+
+@wrong("ch4_icl_band_score", "icl_band_score", "early minus late", hint="late minus early")
+def band_reversed(per_token_loss, early, late):
+    d = -_band_diff(per_token_loss.double(), early, late)
+    return float(d.mean()), float(d.std() / len(d) ** 0.5)
+
+
+@wrong("ch4_icl_band_score", "icl_band_score", "std of the losses, not of the differences", hint="per-window *differences*")
+def band_std_of_losses(per_token_loss, early, late):
+    x = per_token_loss.double()
+    d = _band_diff(x, early, late)
+    (l0, l1) = late
+    return float(d.mean()), float(x[:, l0 - 1:l1].std() / len(d) ** 0.5)

@@ -39,7 +39,9 @@ DEVICE = setup_runtime()
 # (Elhage et al. 2021).
 #
 # **How this notebook works.** As in chapter 1: each exercise says what it teaches, its
-# difficulty (★ … ★★★), its time, and the shapes in and out. Fill in `# YOUR CODE HERE`, run the
+# difficulty (★ … ★★★, and ●○○○○ … ●●●●● beside its importance), its time, the shapes in and
+# out, and the output a correct answer prints. Stuck? Open the hints one at a time (idea →
+# the function to use → the shape of the line); none of them is the solution. Fill in `# YOUR CODE HERE`, run the
 # check below it; hidden tests compare your function with the package's reference on fresh
 # random inputs when you submit. Everything here uses the *shipped* trained model
 # (`checkpoints.load_model()`), so it does not depend on your chapter-2 run; it runs in about a
@@ -82,7 +84,7 @@ text = eval_set.text[:8, :64]  # [8, 64] held-out Python source, BOS first
 probe = repeated_random_tokens(8, 25, 2, pool, BOS, seed=0)  # [8, 51]: BOS, 25 random tokens, the same 25 again
 print(cfg)
 print("text", list(text.shape), "probe", list(probe.shape))
-print("".join(viz.token_labels(text[0]))[:200])
+print("|".join(viz.token_labels(text[0]))[:200])  # one label per token, bytes escaped
 
 # %% [markdown]
 # ## Looking at attention
@@ -151,12 +153,34 @@ print("same pattern as our model:", torch.allclose(bcache[hook_name("pattern", 1
 # %% [markdown]
 # ## Exercise 1 — Current-token detector (1 point, ★, 5 min)
 #
+# **Difficulty** ●●○○○ · **Importance** ●●○○○ · about 5 minutes
+#
 # **Goal:** the mean attention of each query to *itself*, `pattern[..., q, q]`, averaged over
 # the batch and the queries `q = 1 … n-1`. Query 0 is left out: under the causal mask it can
 # only attend to itself, which says nothing about the head.
 #
 # - in: `pattern [batch, head, q, k]`
 # - out: `[head]`, values in `[0, 1]`; a head that always attends to itself scores 1.
+#
+# **Expected output**: `layer 0 on the probe: tensor([0.1401, 0.0134, 0.0144, 0.1138])` (each within ±1e-3).
+#
+# <details><summary>Hint 1</summary>
+#
+# The entries `pattern[b, h, q, q]` form the main diagonal of each `[q, k]` matrix; you want its mean over `b` and over `q >= 1`, for every `h`.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# `Tensor.diagonal(dim1=-2, dim2=-1)` returns the diagonal as a new last axis: `[batch, head, n]`.
+#
+# </details>
+#
+# <details><summary>Hint 3</summary>
+#
+# Slice away query 0 on that last axis, then `.mean(dim=(0, 2))`: one line.
+#
+# </details>
 
 # %% nbgrader={"solution": true, "grade_id": "ch3_current_token_code"}
 def current_token_score(pattern: torch.Tensor) -> torch.Tensor:
@@ -168,6 +192,7 @@ def current_token_score(pattern: torch.Tensor) -> torch.Tensor:
 
 # %% nbgrader={"grade": true, "grade_id": "ch3_current_token", "points": 1}
 checks.check_current_token_score(current_token_score)
+print("layer 0 on the probe:", current_token_score(model.run_with_cache(probe)[1][hook_name("pattern", 0)]))
 ### BEGIN HIDDEN TESTS
 for seed in (3101, 3102):
     checks.compare_with_reference("current_token_score", current_token_score, seed=seed, batch=3, n_heads=4, n_pos=9)
@@ -176,11 +201,33 @@ for seed in (3101, 3102):
 # %% [markdown]
 # ## Exercise 2 — Previous-token detector (1 point, ★, 5 min)
 #
+# **Difficulty** ●●○○○ · **Importance** ●●●●● · about 5 minutes
+#
 # **Goal:** the mean attention from each query `q >= 1` to the key `q - 1` (the first
 # sub-diagonal). This is the first half of the induction circuit.
 #
 # - in: `pattern [batch, head, q, k]`
 # - out: `[head]` in `[0, 1]`. On the shipped model's layer 0 two heads score above 0.8.
+#
+# **Expected output**: `layer 0 on the probe: tensor([0.1746, 0.9111, 0.8866, 0.3253])` (±1e-3): heads 0.1 and 0.2 are previous-token heads.
+#
+# <details><summary>Hint 1</summary>
+#
+# Row `q` of the pattern puts weight `pattern[..., q, q-1]` on the previous token: these entries lie on the line just *below* the diagonal.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# `diagonal` takes an `offset`; negative offsets go below the main diagonal. That line has `n - 1` entries, one per query `q = 1 … n-1`.
+#
+# </details>
+#
+# <details><summary>Hint 3</summary>
+#
+# Average it over the batch and over its own last axis, keeping the head axis.
+#
+# </details>
 
 # %% nbgrader={"solution": true, "grade_id": "ch3_previous_token_code"}
 def previous_token_score(pattern: torch.Tensor) -> torch.Tensor:
@@ -201,11 +248,33 @@ for seed in (3201, 3202):
 # %% [markdown]
 # ## Exercise 3 — First-token (BOS) detector (1 point, ★, 5 min)
 #
+# **Difficulty** ●●○○○ · **Importance** ●●○○○ · about 5 minutes
+#
 # **Goal:** the mean attention from each query `q >= 1` to position 0, which holds BOS. A head
 # with nothing useful to do "rests" there; high scores mean a head is mostly idle on this input.
 #
 # - in: `pattern [batch, head, q, k]`
 # - out: `[head]` in `[0, 1]`.
+#
+# **Expected output**: `layer 1 on the probe: tensor([0.2271, 0.1571, 0.2046, 0.1823])` (±1e-3).
+#
+# <details><summary>Hint 1</summary>
+#
+# Attention *to* position 0 is a column of `pattern[q, k]` (the key axis is the last one), not a row.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# Index the key axis with `0` and the query axis with `1:` (leave query 0 out).
+#
+# </details>
+#
+# <details><summary>Hint 3</summary>
+#
+# What remains is `[batch, head, n - 1]`: average over axes 0 and 2.
+#
+# </details>
 
 # %% nbgrader={"solution": true, "grade_id": "ch3_first_token_code"}
 def first_token_score(pattern: torch.Tensor) -> torch.Tensor:
@@ -217,6 +286,7 @@ def first_token_score(pattern: torch.Tensor) -> torch.Tensor:
 
 # %% nbgrader={"grade": true, "grade_id": "ch3_first_token", "points": 1}
 checks.check_first_token_score(first_token_score)
+print("layer 1 on the probe:", first_token_score(model.run_with_cache(probe)[1][hook_name("pattern", 1)]))
 ### BEGIN HIDDEN TESTS
 for seed in (3301, 3302):
     checks.compare_with_reference("first_token_score", first_token_score, seed=seed, batch=3, n_heads=4, n_pos=9)
@@ -224,6 +294,8 @@ for seed in (3301, 3302):
 
 # %% [markdown]
 # ## Exercise 4 — Duplicate-token detector (2 points, ★★, 15 min)
+#
+# **Difficulty** ●●●○○ · **Importance** ●●○○○ · about 15 minutes
 #
 # **Goal:** how much a head attends to *earlier occurrences of the query's own token*. For each
 # query with at least one earlier duplicate (key `k < q` with `tokens[k] == tokens[q]`), sum its
@@ -235,6 +307,26 @@ for seed in (3301, 3302):
 #
 # Build a boolean mask `[batch, q, k]` by broadcasting `tokens[:, None, :]` against
 # `tokens[:, :, None]`, keep `k < q`, then weight the pattern with it.
+#
+# **Expected output**: `layer 0 on the probe: tensor([0.0024, 0.0006, 0.0019, 0.0104])` (±1e-3): no duplicate-token head in this model.
+#
+# <details><summary>Hint 1</summary>
+#
+# First build the boolean mask of targets `[batch, q, k]`: true where `tokens[b, k] == tokens[b, q]` and `k < q`. Then the attention mass of each query on its targets is a masked sum over `k`.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# `tokens[:, None, :] == tokens[:, :, None]` compares every pair; `torch.arange(n)[None, :] < torch.arange(n)[:, None]` is `k < q`. Insert a head axis with `mask[:, None]` to multiply the pattern.
+#
+# </details>
+#
+# <details><summary>Hint 3</summary>
+#
+# `valid = mask.any(-1)` marks the queries that have a target; the score is the sum of their masses over batch and queries divided by `valid.sum()`.
+#
+# </details>
 
 # %% nbgrader={"solution": true, "grade_id": "ch3_duplicate_token_code"}
 def duplicate_token_score(pattern: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -252,6 +344,7 @@ def duplicate_token_score(pattern: torch.Tensor, tokens: torch.Tensor) -> torch.
 
 # %% nbgrader={"grade": true, "grade_id": "ch3_duplicate_token", "points": 2}
 checks.check_duplicate_token_score(duplicate_token_score)
+print("layer 0 on the probe:", duplicate_token_score(model.run_with_cache(probe)[1][hook_name("pattern", 0)], probe))
 ### BEGIN HIDDEN TESTS
 for seed in (3401, 3402, 3403):
     checks.compare_with_reference("duplicate_token_score", duplicate_token_score, seed=seed, batch=4, n_heads=2, n_pos=13, d_vocab=6)
@@ -260,6 +353,8 @@ for seed in (3401, 3402, 3403):
 # %% [markdown]
 # ## Exercise 5 — Induction detector (2 points, ★★, 15 min)
 #
+# **Difficulty** ●●●○○ · **Importance** ●●●●● · about 15 minutes
+#
 # **Goal:** the second half of the circuit. An induction head at a token `A` attends to the
 # token *after* an earlier `A`: key `k` with `tokens[k-1] == tokens[q]` and `k - 1 < q`. Sum the
 # attention on those keys, average over the queries that have at least one such target. On a
@@ -267,6 +362,26 @@ for seed in (3401, 3402, 3403):
 #
 # - in: `pattern [batch, head, q, k]`, `tokens [batch, pos]`
 # - out: `[head]` in `[0, 1]`; an ideal induction head scores 1.
+#
+# **Expected output**: `layer 1 on the probe: tensor([0.5891, 0.5316, 0.6735, 0.5149])` (±1e-3): every layer-1 head does some induction.
+#
+# <details><summary>Hint 1</summary>
+#
+# The same recipe as exercise 4, with another mask: a key `k` is a target of query `q` when the token *before* `k` equals the query's token.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# Build `prev` with `prev[:, 1:] = tokens[:, :-1]` (and something no token equals, e.g. -1, at position 0), then compare `prev[:, None, :]` with `tokens[:, :, None]`.
+#
+# </details>
+#
+# <details><summary>Hint 3</summary>
+#
+# Keep only `k - 1 < q`, then sum, mark the valid queries and average exactly as in exercise 4.
+#
+# </details>
 
 # %% nbgrader={"solution": true, "grade_id": "ch3_induction_code"}
 def induction_score(pattern: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -294,6 +409,8 @@ for seed in (3501, 3502, 3503):
 # %% [markdown]
 # ## Exercise 6 — Every head's score, from a cache (2 points, ★★, 10 min)
 #
+# **Difficulty** ●●●○○ · **Importance** ●●●●○ · about 10 minutes
+#
 # **Goal:** run the model once with `run_with_cache` and apply a detector to the pattern of
 # every layer: a table `[n_layers, n_heads]`. `detector` takes one pattern `[batch, head, q, k]`
 # and returns `[head]` (for the token-dependent ones, wrap them:
@@ -302,6 +419,26 @@ for seed in (3501, 3502, 3503):
 #
 # - in: `model`, `tokens [batch, pos]`, `detector`
 # - out: `[n_layers, n_heads]`, row `l` = `detector(pattern of blocks.l)`.
+#
+# **Expected output**: the previous-token table `[[0.1746, 0.9111, 0.8866, 0.3253], [0.0314, 0.0310, 0.0258, 0.0291]]` (±1e-3).
+#
+# <details><summary>Hint 1</summary>
+#
+# One forward pass stores every pattern; then one detector call per layer gives one row.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# `_, cache = model.run_with_cache(tokens)`, and the pattern of layer `l` is `cache[hook_name("pattern", l)]`.
+#
+# </details>
+#
+# <details><summary>Hint 3</summary>
+#
+# `torch.stack([... for l in range(model.cfg.n_layers)])` turns the rows into `[n_layers, n_heads]`.
+#
+# </details>
 
 # %% nbgrader={"solution": true, "grade_id": "ch3_scores_with_cache_code"}
 def scores_with_cache(model, tokens: torch.Tensor, detector) -> torch.Tensor:
@@ -315,7 +452,7 @@ def scores_with_cache(model, tokens: torch.Tensor, detector) -> torch.Tensor:
 
 # %% nbgrader={"grade": true, "grade_id": "ch3_scores_with_cache", "points": 2}
 checks.check_scores_with_cache(scores_with_cache)
-print("previous-token scores of the shipped model:\n", scores_with_cache(model, probe, previous_token_score))
+print("previous-token scores of the shipped model:\n", scores_with_cache(model, probe, metrics.previous_token_score))
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3601, batch=3, n_pos=11, n_heads=3)
 checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3602, batch=2, n_pos=10, bridge=True)
@@ -323,6 +460,8 @@ checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3602,
 
 # %% [markdown]
 # ## Exercise 7 — Every head's score, with hooks (2 points, ★★, 15 min)
+#
+# **Difficulty** ●●●●○ · **Importance** ●●●●○ · about 15 minutes
 #
 # **Goal:** the same table without storing a cache: a hook on each
 # `hook_name("pattern", l)` computes `detector(pattern)` on the fly and writes it into a
@@ -336,6 +475,26 @@ checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3602,
 # A hook function has the signature `fn(activation, hook)`; as in TransformerLens, `hook.name`
 # is the hook point's name and `hook.layer()` (a method) its layer, so one function can serve
 # every layer. (Binding the layer with `functools.partial` or a default argument works too.)
+#
+# **Expected output**: the induction table, row 0 ≈ `[0.004, 0.0001, 0.0001, 0.009]` and row 1 ≈ `[0.5891, 0.5316, 0.6735, 0.5149]` (±1e-3).
+#
+# <details><summary>Hint 1</summary>
+#
+# A hook is a function called with the activation as it passes; it can store `detector(pattern)` in a dictionary keyed by layer, outside the model.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# `model.run_with_hooks(tokens, fwd_hooks=[(hook_name("pattern", l), fn) for l in ...])`; inside `fn(pattern, hook)`, `hook.layer()` says which layer is passing.
+#
+# </details>
+#
+# <details><summary>Hint 3</summary>
+#
+# After the run, stack the stored rows in layer order. Return nothing from the hook (a returned tensor would replace the activation).
+#
+# </details>
 
 # %% nbgrader={"solution": true, "grade_id": "ch3_scores_with_hooks_code"}
 def scores_with_hooks(model, tokens: torch.Tensor, detector) -> torch.Tensor:
@@ -355,7 +514,8 @@ def scores_with_hooks(model, tokens: torch.Tensor, detector) -> torch.Tensor:
 
 # %% nbgrader={"grade": true, "grade_id": "ch3_scores_with_hooks", "points": 2}
 checks.check_scores_with_hooks(scores_with_hooks)
-print("induction scores of the shipped model:\n", scores_with_hooks(model, probe, lambda p: induction_score(p, probe)))
+print("induction scores of the shipped model:\n",
+      scores_with_hooks(model, probe, lambda p: metrics.prefix_matching_score(p, probe)))
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("scores_with_hooks", scores_with_hooks, seed=3701, batch=3, n_pos=11, n_heads=3)
 checks.compare_with_reference("scores_with_hooks", scores_with_hooks, seed=3703, batch=2, n_pos=10, n_layers=3)
@@ -367,22 +527,35 @@ checks.compare_with_reference("scores_with_hooks", scores_with_hooks, seed=3703,
 # Five tables, one run each. Read them before the next exercise: which layer-0 heads attend to
 # the previous token? Which layer-1 heads score high on induction? Does any head attend to
 # duplicates (a different circuit, not needed here)?
+#
+# With every detector right, the tables look like this (whole heads and layers on the axes):
+#
+# ![expected detector tables](expected_detectors.png)
 
 # %%
+# Your functions when they pass their checks; otherwise the package's reference, with a note.
+my_current = checks.mine_or_reference("current_token_score", current_token_score, 1)
+my_previous = checks.mine_or_reference("previous_token_score", previous_token_score, 2)
+my_first = checks.mine_or_reference("first_token_score", first_token_score, 3)
+my_duplicate = checks.mine_or_reference("duplicate_token_score", duplicate_token_score, 4)
+my_induction = checks.mine_or_reference("induction_score", induction_score, 5)
+my_scores_with_cache = checks.mine_or_reference("scores_with_cache", scores_with_cache, 6)
 detectors = {
-    "current token": current_token_score,
-    "previous token": previous_token_score,
-    "first token": first_token_score,
-    "duplicate token": lambda p: duplicate_token_score(p, probe),
-    "induction": lambda p: induction_score(p, probe),
+    "current token": my_current,
+    "previous token": my_previous,
+    "first token": my_first,
+    "duplicate token": lambda p: my_duplicate(p, probe),
+    "induction": lambda p: my_induction(p, probe),
 }
-tables = {name: scores_with_cache(model, probe, fn) for name, fn in detectors.items()}
+tables = {name: my_scores_with_cache(model, probe, fn) for name, fn in detectors.items()}
 fig, axes = plt.subplots(1, len(tables), figsize=(16, 2.6))
 for ax, (name, t) in zip(axes, tables.items()):
     ax.imshow(t, vmin=0, vmax=1, cmap="Blues")
     ax.set_title(name)
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
+    ax.set_xticks(range(cfg.n_heads))  # whole heads and layers, no fractional ticks
+    ax.set_yticks(range(cfg.n_layers))
     for (l, h), v in zip([(l, h) for l in range(cfg.n_layers) for h in range(cfg.n_heads)], t.flatten()):
         ax.text(h, l, f"{v:.2f}", ha="center", va="center", fontsize=8)
 plt.tight_layout()
@@ -390,6 +563,8 @@ plt.show()
 
 # %% [markdown]
 # ## Exercise 8 — Naming the heads (2 points, ★★, 10 min)
+#
+# **Difficulty** ●●○○○ · **Importance** ●●●●○ · about 10 minutes
 #
 # **Goal:** turn the tables into a verdict. A **previous-token head** is a head of a layer
 # *before the last* (a later head must be able to read what it writes) whose previous-token
@@ -402,6 +577,26 @@ plt.show()
 #
 # The second check applies your function to the shipped model's tables (the reference finds the
 # same heads as `induction-course report`).
+#
+# **Expected output**: `{'previous_token': [(0, 1), (0, 2)], 'induction': [(1, 0), (1, 1), (1, 2), (1, 3)]}`.
+#
+# <details><summary>Hint 1</summary>
+#
+# Two lists of `(layer, head)` pairs, each a threshold test on one table plus a condition on the layer.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# `(scores > threshold).nonzero().tolist()` gives the `[layer, head]` pairs above the threshold, in order.
+#
+# </details>
+#
+# <details><summary>Hint 3</summary>
+#
+# Keep a previous-token pair when `layer < n_layers - 1` and an induction pair when `layer >= 1`; convert each pair to a tuple of ints.
+#
+# </details>
 
 # %% nbgrader={"solution": true, "grade_id": "ch3_identify_heads_code"}
 def identify_heads(prev_scores: torch.Tensor, induction_scores: torch.Tensor, threshold: float = 0.4) -> dict:
@@ -416,7 +611,8 @@ def identify_heads(prev_scores: torch.Tensor, induction_scores: torch.Tensor, th
 
 # %% nbgrader={"grade": true, "grade_id": "ch3_identify_heads", "points": 2}
 checks.check_identify_heads(identify_heads)
-found = identify_heads(tables["previous token"], tables["induction"])
+shipped_tables = metrics.head_scores(model, probe)  # the package's tables: this cell rests on no other exercise
+found = identify_heads(shipped_tables["previous_token"], shipped_tables["prefix_matching"])
 print(found)
 checks.check_shipped_heads(found)
 ### BEGIN HIDDEN TESTS
@@ -442,6 +638,8 @@ for seed in (3801, 3802, 3803):
 # %% [markdown]
 # ## Exercise 9 — The QK circuit after K-composition (2 points, ★★★, 20 min)
 #
+# **Difficulty** ●●●●○ · **Importance** ●●●●● · about 20 minutes
+#
 # **Goal:** compute `M` for previous-token head `prev_head` (layer 0) and induction head
 # `ind_head` (layer 1). `model.W_E [d_vocab, d_model]`, `model.W_OV [n_layers, n_heads, d_model,
 # d_model]`, `model.W_QK [n_layers, n_heads, d_model, d_model]`.
@@ -451,6 +649,28 @@ for seed in (3801, 3802, 3803):
 #
 # On the shipped model, with a previous-token head, the diagonal holds the row maximum for most
 # tokens of the pool; with a head that is not a previous-token head it rarely does.
+#
+# **Expected output**: in the table printed by the check cell, the rows of the previous-token heads 0.1 and 0.2 are around 0.7–0.87, the others below 0.2 (e.g. row 2 ≈ `[0.8662, 0.7254, 0.8099, 0.7324]`). The plot below it should look like this, a dark red diagonal:
+#
+# ![expected K-composition circuit](expected_kcomp.png)
+#
+# <details><summary>Hint 1</summary>
+#
+# Write each side as a `[d_vocab, d_model]` matrix: the query side is the token embedding `W_E`; the key side is what the previous-token head writes for each token, `W_E @ W_OV[0, prev_head]`.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# `model.W_QK[1, ind_head]` is `[d_model, d_model]` and sits between them: query side @ W_QK @ (key side)ᵀ.
+#
+# </details>
+#
+# <details><summary>Hint 3</summary>
+#
+# Use `torch.no_grad()`; the result must be `[d_vocab, d_vocab]` with rows the query tokens.
+#
+# </details>
 
 # %% nbgrader={"solution": true, "grade_id": "ch3_kcomp_circuit_code"}
 def kcomp_token_circuit(model, prev_head: int, ind_head: int) -> torch.Tensor:
@@ -477,8 +697,11 @@ checks.compare_with_reference("kcomp_token_circuit", kcomp_token_circuit, seed=3
 ### END HIDDEN TESTS
 
 # %%
-prev_h, ind_h = found["previous_token"][0][1], found["induction"][0][1]
-M = kcomp_token_circuit(model, prev_h, ind_h)[pool][:, pool]
+my_identify = checks.mine_or_reference("identify_heads", identify_heads, 8)
+my_kcomp = checks.mine_or_reference("kcomp_token_circuit", kcomp_token_circuit, 9)
+heads = my_identify(metrics.head_scores(model, probe)["previous_token"], metrics.head_scores(model, probe)["prefix_matching"])
+prev_h, ind_h = heads["previous_token"][0][1], heads["induction"][0][1]
+M = my_kcomp(model, prev_h, ind_h)[pool][:, pool]
 fig, ax = plt.subplots(figsize=(5, 4.5))
 ax.imshow(M[:60, :60], cmap="RdBu_r", vmin=-M[:60, :60].abs().max(), vmax=M[:60, :60].abs().max())
 ax.set_title(f"W_E W_QK(1.{ind_h}) (W_E W_OV(0.{prev_h}))^T, first 60 pool tokens")
@@ -510,3 +733,14 @@ viz.head_explorer(model, prompts)
 #
 # Chapter 4 measures this the paper's way (prefix matching, copying, composition scores) over
 # training, and chapter 5 removes the heads to show they cause the in-context learning.
+
+# %% [markdown]
+# ## Summarise in your own words (not graded)
+#
+# Before chapter 4, write three or four sentences below, without looking back: what does a
+# previous-token head write into the residual stream, and where? How does an induction head use
+# it (which of Q, K, V reads it)? Which numbers in this notebook convinced you that heads 0.1 and
+# 0.2 feed the induction heads, and what would you measure next to be sure they *cause* the
+# behaviour?
+#
+# *Your summary:*

@@ -50,6 +50,8 @@ __all__ = [
     "AblationEffect",
     "ablation_effects",
     "single_head_ablation_table",
+    "icl_per_window",
+    "joint_ablation_table",
 ]
 
 KINDS = ("zero", "mean", "pattern_preserving", "knockout")
@@ -424,3 +426,59 @@ def single_head_ablation_table(
         "clean_probe_loss": torch.tensor(clean_probe),
         "clean_icl_score": torch.tensor(clean_icl),
     }
+
+
+# ----------------------------------------------------------------- joint vs single heads
+def icl_per_window(per_token_loss: torch.Tensor, early: int, late: int) -> torch.Tensor:
+    """``[batch]``: each window's loss at token ``late`` minus its loss at token ``early`` (the
+    ICL score is their mean; their spread gives its standard error)."""
+    return per_token_loss[:, late - 1] - per_token_loss[:, early - 1]
+
+
+def joint_ablation_table(
+    model,
+    groups: dict[str, Iterable[Sequence[int]]],
+    probe_tokens: torch.Tensor,
+    text_tokens: torch.Tensor,
+    kind: str = "zero",
+    seg_len: int | None = None,
+    bos: bool = True,
+) -> list[dict]:
+    """Ablate each group of heads *together* (one run per group; clean runs done once) and
+    return one row per group: ``label``, ``heads``, ``delta_probe_loss`` (later repeats),
+    ``delta_icl_score`` with ``delta_icl_se`` (standard error of the mean over text windows,
+    paired: the same windows clean and ablated), and ``delta_text_loss`` (mean over every
+    position of the text: how much the head matters for prediction in general, in context or
+    not), ``clean_icl_score``, and the tensors ``delta_icl_per_window`` ``[batch]`` and
+    ``delta_loss_by_position`` ``[pos - 1]`` (mean over windows; column ``i`` predicts token
+    ``i + 1``). For ``kind="mean"`` each input is its own reference batch. A group's joint effect is
+    not the sum of its heads' single effects: heads that back each other up hide from
+    one-at-a-time ablation."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown ablation kind {kind!r}; choose one of {KINDS}")
+    ev = _Evaluator(model, probe_tokens, text_tokens, seg_len, bos, None, None)
+
+    def text_losses(logits: torch.Tensor) -> torch.Tensor:
+        return cross_entropy_next_token(logits, ev.text.to(logits.device), per_token=True).cpu()
+
+    clean_probe = ev.probe_loss(_run(model, ev.probe, []))
+    clean_text = text_losses(_run(model, ev.text, []))
+    clean_windows = icl_per_window(clean_text, ev.early, ev.late)
+    rows = []
+    for label, heads in groups.items():
+        heads = _check_heads(model, heads)
+        ablated_text = text_losses(ablate(model, ev.text, heads, kind))
+        diff = icl_per_window(ablated_text, ev.early, ev.late) - clean_windows
+        rows.append({
+            "label": label,
+            "heads": heads,
+            "kind": kind,
+            "delta_probe_loss": ev.probe_loss(ablate(model, ev.probe, heads, kind)) - clean_probe,
+            "delta_icl_score": float(diff.mean()),
+            "delta_icl_se": float(diff.std() / len(diff) ** 0.5) if len(diff) > 1 else float("nan"),
+            "delta_text_loss": float((ablated_text - clean_text).mean()),
+            "clean_icl_score": float(clean_windows.mean()),
+            "delta_icl_per_window": diff,  # [batch]
+            "delta_loss_by_position": (ablated_text - clean_text).mean(0),  # [pos - 1]: column i predicts token i + 1
+        })
+    return rows

@@ -12,6 +12,7 @@ attributes (``W_E, W_Q, W_K, W_V, W_O, W_U``), so they work on the course model 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,18 @@ __all__ = [
     "composition_from_circuits",
     "kcomp_token_circuit",
     "logit_copying_score_from_logits",
+    "fold_layer_norm",
+    "folded_weights",
+    "folded_circuits",
+    "composition_scores_folded",
+    "relative_to_other_heads",
+    "diagonal_rank_scores",
+    "kcircuit_token_matrices",
+    "kcircuit_token_scores",
+    "rank_sources",
+    "KeyScoreDecomposition",
+    "key_score_from_parts",
+    "key_score_decomposition",
 ]
 
 
@@ -356,3 +369,236 @@ def logit_copying_score_from_logits(logits: torch.Tensor, attended: torch.Tensor
     r_up = up.gather(-1, idx).squeeze(-1) / up.sum(-1).clamp_min(1e-300)
     r_down = down.gather(-1, idx).squeeze(-1) / down.sum(-1).clamp_min(1e-300)
     return float((r_up - r_down).mean())
+
+
+# ------------------------------------------------------------------- LayerNorm folding
+def fold_layer_norm(w: torch.Tensor, b: torch.Tensor, W: torch.Tensor, b_W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fold a LayerNorm's weight, bias and centring into the matrix that reads its output.
+
+    LayerNorm maps a residual row ``x`` to ``(x - mean(x)) / s * w + b`` (``s`` > 0, one number
+    per vector). A head reads it through ``W [..., d_model, d_out]`` plus ``b_W [..., d_out]``:
+    ``LN(x) W + b_W = (x / s) W' + b'`` with
+
+    - ``W' = C diag(w) W``: each input row of ``W`` scaled by ``w``, then every column
+      centred over ``d_model`` (``C = I - 11^T/d`` does the centring of ``x``, and
+      ``x C diag(w) W = x (C diag(w) W)``; ``C`` is symmetric);
+    - ``b' = b W + b_W``.
+
+    What is left is the division by ``s``, which depends on the input vector (TransformerLens's
+    ``fold_ln`` leaves it the same way). Shapes broadcast over leading dims of ``W`` and ``b_W``.
+    """
+    Ww = w[..., :, None] * W
+    W_f = Ww - Ww.mean(dim=-2, keepdim=True)
+    b_f = torch.einsum("d,...de->...e", b, W) + b_W
+    return W_f, b_f
+
+
+def _has_ln(model) -> bool:
+    return getattr(model.cfg, "normalization", None) == "LN" and isinstance(getattr(model, "ln1_w", None), torch.Tensor)
+
+
+def folded_weights(model, fold_ln: bool = True) -> dict[str, torch.Tensor]:
+    """``W_Q, W_K, W_V [L, H, d_model, d_head]`` with each layer's ``ln1`` folded in (when the
+    model has LayerNorm and ``fold_ln``), ``W_O``, and ``W_E`` / ``W_U`` as float64. The
+    embedding rows are *not* normalised here; see :func:`kcircuit_token_scores`."""
+    W = {n: _weight(model, n) for n in ("W_E", "W_Q", "W_K", "W_V", "W_O", "W_U")}
+    if fold_ln and _has_ln(model):
+        ln_w, ln_b = _weight(model, "ln1_w"), _weight(model, "ln1_b")
+        for n in ("W_Q", "W_K", "W_V"):
+            W[n] = torch.stack([fold_layer_norm(ln_w[l], ln_b[l], W[n][l], torch.zeros(W[n].shape[1], W[n].shape[-1],
+                                                                                         dtype=W[n].dtype))[0]
+                                for l in range(W[n].shape[0])])
+    return W
+
+
+def folded_circuits(model, fold_ln: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """``W_OV`` and ``W_QK`` (``[L, H, d_model, d_model]``) with each layer's LayerNorm folded
+    in (its weight and centring; the per-vector scale cannot be folded)."""
+    W = folded_weights(model, fold_ln)
+    return W["W_V"] @ W["W_O"], W["W_Q"] @ W["W_K"].transpose(-1, -2)
+
+
+def composition_scores_folded(model, src_layer: int = 0, dst_layer: int = 1) -> dict[str, torch.Tensor]:
+    """:func:`composition_scores` with each layer's LayerNorm folded into its heads' weights
+    (a model without LayerNorm gives the plain scores)."""
+    W_OV, W_QK = folded_circuits(model, fold_ln=True)
+    out = composition_from_circuits(W_OV[src_layer], W_QK[dst_layer], W_OV[dst_layer])
+    return {k: v.float() for k, v in out.items()}
+
+
+def relative_to_other_heads(scores: torch.Tensor) -> torch.Tensor:
+    """Each entry of ``scores[h1, h0]`` divided by the mean of the *other* entries of its row:
+    how much more head ``h1`` reads from ``h0`` than from the other heads of the same layer
+    (1 = no preference). Compares trained heads with trained heads, not with random matrices."""
+    n = scores.shape[-1]
+    if n < 2:
+        raise ValueError("need at least two source heads to compare a head with the others")
+    others = (scores.sum(-1, keepdim=True) - scores) / (n - 1)
+    return scores / others
+
+
+# --------------------------------------------------------- the token-level K-circuit
+def diagonal_rank_scores(circuit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-1 accuracy and mean rank of the diagonal of square circuits ``[..., n, n]``.
+
+    Row ``i`` is a query token, column ``j`` a key-side token; a circuit that matches tokens
+    has its largest entry of row ``i`` at column ``i``. Returns ``(top1 [...], mean_rank [...])``:
+    ``top1`` the fraction of rows whose argmax is the diagonal, ``mean_rank`` the mean over rows
+    of the number of entries of the row strictly larger than the diagonal one (0 = top; about
+    ``(n - 1) / 2`` for a random circuit).
+    """
+    if circuit.dim() < 2 or circuit.shape[-1] != circuit.shape[-2]:
+        raise ValueError(f"circuit must be square in its last two dims, got {tuple(circuit.shape)}")
+    diag = circuit.diagonal(dim1=-2, dim2=-1)  # [..., n]
+    rank = (circuit > diag[..., None]).sum(-1).double()  # [..., n]
+    top1 = (rank == 0).double().mean(-1)
+    return top1, rank.mean(-1)
+
+
+def _embed_as_ln_sees_it(model, W_E: torch.Tensor, fold_ln: bool) -> torch.Tensor:
+    """The token embeddings, centred and scaled to unit RMS as a LayerNorm would see a token
+    alone (when the model has LayerNorm and ``fold_ln``); otherwise unchanged."""
+    if not (fold_ln and _has_ln(model)):
+        return W_E
+    x = W_E - W_E.mean(-1, keepdim=True)
+    return x / x.pow(2).mean(-1, keepdim=True).add(float(model.cfg.eps)).sqrt()
+
+
+def kcircuit_token_matrices(model, token_pool=None, src_layer: int = 0, dst_layer: int = 1,
+                            fold_ln: bool = True) -> torch.Tensor:
+    """The token-level K-circuit of every (later head, earlier head) pair:
+    ``E W_QK^{dst,h1} (E W_OV^{src,h0})^T`` -> ``[h1, h0, n_pool, n_pool]`` (float64).
+
+    ``E = W_E[pool]``; row = the query's token, column = the token that head ``src.h0`` copies
+    into the key position (for a previous-token head: the key's *previous* token). With
+    ``fold_ln`` (the default) and a LayerNorm model, each layer's ``ln1`` weight and centring
+    are folded into its heads and ``E`` is normalised as LayerNorm normalises a lone token.
+    Positional terms and biases are left out: this is the token-to-token path only.
+    """
+    W = folded_weights(model, fold_ln)
+    pool = _pool(token_pool, W["W_E"].shape[0])
+    E = _embed_as_ln_sees_it(model, W["W_E"][pool], fold_ln)
+    ov = W["W_V"][src_layer] @ W["W_O"][src_layer]  # [h0, d, d]
+    key_side = E @ ov  # [h0, n, d]: what head h0 writes when it attends to each token
+    if fold_ln and _has_ln(model):  # the next LayerNorm centres what it reads
+        key_side = key_side - key_side.mean(-1, keepdim=True)
+    q_side = E @ W["W_Q"][dst_layer]  # [h1, n, d_head]
+    k_side = key_side[None] @ W["W_K"][dst_layer][:, None]  # [h1, h0, n, d_head]
+    return q_side[:, None] @ k_side.transpose(-1, -2)
+
+
+def kcircuit_token_scores(model, token_pool=None, src_layer: int = 0, dst_layer: int = 1,
+                          fold_ln: bool = True) -> dict[str, torch.Tensor]:
+    """The token-level K-circuit score of every (later head, earlier head) pair.
+
+    Returns ``{"top1", "mean_rank"}``, each ``[h1, h0]``: :func:`diagonal_rank_scores` of
+    :func:`kcircuit_token_matrices`. An induction head that finds its keys through a
+    previous-token head ``h0`` has ``top1`` near 1 in column ``h0``: for most query tokens
+    ``t``, the key whose previous token is ``t`` gets the largest score. Unlike the Frobenius
+    K-composition score, this asks whether the path *matches tokens*, not whether two
+    subspaces overlap.
+    """
+    top1, rank = diagonal_rank_scores(kcircuit_token_matrices(model, token_pool, src_layer, dst_layer, fold_ln))
+    return {"top1": top1.float(), "mean_rank": rank.float()}
+
+
+def rank_sources(scores: torch.Tensor, descending: bool = True) -> list[list[int]]:
+    """For each row ``h1`` of ``scores[h1, h0]``, the source heads ``h0`` best first."""
+    return [row.argsort(descending=descending).tolist() for row in scores]
+
+
+# ------------------------------------------------- key scores split by source head
+@dataclass
+class KeyScoreDecomposition:
+    """Mean attention-score contribution of each source on induction targets.
+
+    ``sources``: names (``"embed"``, ``"pos"``, ``"0.0"`` ... one per earlier head, ``"bias"``);
+    ``scores [n_heads (dst_layer), n_sources]``: for each head of ``dst_layer``, the mean over
+    (query, induction-target key) pairs of how much higher the target's score is than the mean
+    score of the query's other visible keys, through that source's part of the key (see
+    :func:`key_score_from_parts`); the columns sum to the head's whole advantage (``total``).
+    """
+
+    sources: list[str]
+    scores: torch.Tensor
+    total: torch.Tensor
+
+    def head_columns(self) -> list[int]:
+        return [i for i, s in enumerate(self.sources) if "." in s]
+
+
+def key_score_from_parts(q: torch.Tensor, k_parts: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Split one head's preference for its target keys by the source of the key.
+
+    ``q [batch, pos, d_head]`` (the head's queries), ``k_parts [batch, n_src, pos, d_head]``
+    (its keys split into additive parts that sum to the key), ``target [batch, q, k]`` (bool,
+    only keys ``k <= q``) -> ``[n_src]``.
+
+    Part ``s`` gives the score ``S_s[b, q, k] = q[b, q] . k_parts[b, s, k] / sqrt(d_head)``.
+    A softmax ignores what is added to every key of a row alike, so what counts is how much
+    higher a target scores than the row's other keys: for each target pair ``(b, q, k)``,
+    ``S_s[b, q, k]`` minus the mean of ``S_s[b, q, k']`` over the visible non-target keys
+    ``k' <= q`` of the same query; then the mean over target pairs. The parts add up to the
+    head's whole score advantage on its targets.
+    """
+    if not target.any():
+        raise ValueError("no target pair: use tokens with repeats (probes.repeated_random_tokens)")
+    n = target.shape[-1]
+    d_head = q.shape[-1]
+    s = torch.einsum("bqe,bske->bsqk", q.double(), k_parts.double()) / math.sqrt(d_head)  # [b, src, q, k]
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    others = (causal & ~target)[:, None].to(s.dtype)  # [b, 1, q, k]
+    other_mean = (s * others).sum(-1) / others.sum(-1).clamp_min(1)  # [b, src, q]
+    adv = s - other_mean[..., None]
+    t = target[:, None].to(s.dtype)
+    return (adv * t).sum(dim=(0, 2, 3)) / target.sum()
+
+
+@torch.no_grad()
+def key_score_decomposition(model, tokens: torch.Tensor, dst_layer: int = 1) -> KeyScoreDecomposition:
+    """How much of each ``dst_layer`` head's attention score on its induction targets comes
+    through each earlier head (the functional counterpart of K-composition).
+
+    One cached run on ``tokens [batch, pos]`` (a repeated random probe). The residual stream
+    that layer ``dst_layer`` reads is a sum of parts: token embedding, positional embedding,
+    each earlier head's output (``hook_result``) and the output biases. Its LayerNorm is linear
+    once the per-position scale is frozen at its value in the run, so the key splits exactly
+    into one part per source (LN's bias and ``b_K`` go to ``"bias"``). The query is the head's
+    real query (``hook_q``). For each head, :func:`key_score_from_parts` on the induction-target
+    mask.
+    """
+    from induction_course.probes import induction_target_mask
+
+    tokens = tokens.cpu()
+    n_layers, n_heads = _n_layers_heads(model)
+    names = {hook_name("embed"), hook_name("pos_embed"), hook_name("resid_pre", dst_layer), hook_name("q", dst_layer)}
+    names |= {hook_name("result", l) for l in range(dst_layer)}
+    _, cache = model.run_with_cache(tokens.to(device_of(model)), names_filter=lambda n: n in names)
+    c = {n: cache[n].detach().to("cpu", torch.float64) for n in names}
+    parts = [c[hook_name("embed")], c[hook_name("pos_embed")].expand_as(c[hook_name("embed")])]
+    sources = ["embed", "pos"]
+    for l in range(dst_layer):
+        r = c[hook_name("result", l)]  # [b, p, h, d]
+        parts += [r[:, :, h] for h in range(r.shape[2])]
+        sources += [f"{l}.{h}" for h in range(r.shape[2])]
+    b_O = _weight(model, "b_O")[:dst_layer].sum(0)
+    parts.append(b_O.expand_as(parts[0]))
+    sources.append("bias")
+    P = torch.stack(parts, 1)  # [b, src, p, d]
+    W_K = _weight(model, "W_K")[dst_layer]  # [h, d, e]
+    b_K = _weight(model, "b_K")[dst_layer]  # [h, e]
+    if _has_ln(model):
+        resid = c[hook_name("resid_pre", dst_layer)]
+        centred = resid - resid.mean(-1, keepdim=True)
+        scale = (centred.pow(2).mean(-1, keepdim=True) + float(model.cfg.eps)).sqrt()  # [b, p, 1]
+        w, b_ln = _weight(model, "ln1_w")[dst_layer], _weight(model, "ln1_b")[dst_layer]
+        P = (P - P.mean(-1, keepdim=True)) / scale[:, None] * w
+        bias_k = b_ln @ W_K + b_K  # [h, e]
+    else:
+        bias_k = b_K
+    k_parts = torch.einsum("bspd,hde->hbspe", P, W_K)  # [h, b, src, p, e]
+    k_parts[:, :, -1] = k_parts[:, :, -1] + bias_k[:, None, None, :]
+    q = c[hook_name("q", dst_layer)]  # [b, p, h, e]
+    target = induction_target_mask(tokens)
+    scores = torch.stack([key_score_from_parts(q[:, :, h], k_parts[h], target) for h in range(n_heads)])
+    return KeyScoreDecomposition(sources=sources, scores=scores.float(), total=scores.sum(-1).float())

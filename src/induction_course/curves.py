@@ -7,6 +7,10 @@ in-context-learning score drops, and the training loss curve shows a visible kin
 
 from __future__ import annotations
 
+import json
+import os
+import time
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -39,10 +43,17 @@ def phase_change_index(values: Sequence[float], rising: bool = True) -> int:
     return int(diffs.argmax()) + 1
 
 
+def change_window(steps: Sequence[int], values: Sequence[float], rising: bool = True) -> tuple[int, int]:
+    """``(step_before, step_after)``: the two consecutive checkpoints between which ``values``
+    rises (or, ``rising=False``, drops) most. The change happened somewhere in between; a plot
+    marks the whole window (or its middle), not ``step_after`` alone, which lies at its end."""
+    i = phase_change_index(values, rising=rising)
+    return int(steps[i - 1]), int(steps[i])
+
+
 def bump_window(history: Sequence[dict], key: str = "best_prefix_matching_layer1") -> tuple[int, int]:
     """``(step_before, step_after)``: the two checkpoints between which ``key`` jumps most."""
-    i = phase_change_index([h[key] for h in history], rising=True)
-    return int(history[i - 1]["step"]), int(history[i]["step"])
+    return change_window([h["step"] for h in history], [h[key] for h in history], rising=True)
 
 
 def first_step_reaching(history: Sequence[dict], predicate) -> dict | None:
@@ -51,3 +62,73 @@ def first_step_reaching(history: Sequence[dict], predicate) -> dict | None:
         if predicate(record):
             return record
     return None
+
+
+# ------------------------------------------------------------------ chapter 2's comparison run
+COMPARISON_FILE = "chapter2_comparison.json"
+COMPARISON_RUNS = (("with repeated segments", 3.5), ("natural text only", 0.0))
+COMPARISON_KEYS = ("step", "loss_first_repeat", "loss_later_repeats", "icl_score", "best_prefix_matching_layer1",
+                   "train_loss", "seconds")
+
+
+def free_cpu_threads(reserve: float = 0.0) -> int:
+    """Threads worth giving torch now: the CPUs this process may use minus the load of the others
+    (the 1-minute load average), at least 1. On a shared CPU (Binder, Colab, a busy laptop) more
+    threads than free cores make every thread wait for the others (measured in chapter 2: a
+    900-step run went from 45 s to more than 15 min at about 5x oversubscription)."""
+    try:
+        n_cpu = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n_cpu = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(n_cpu, int(n_cpu - busy - reserve + 0.5)))
+
+
+def comparison_runs(steps: int = 900, corpus=None, progress: bool = True, threads: int | None = None,
+                    device: str | None = "cpu") -> dict:
+    """Chapter 2's experiment: the shipped recipe trained twice for ``steps`` steps, with the
+    repeated random segments (``synthetic_fraction=3.5``) and on natural text only (``0``).
+
+    Returns a JSON-able dict: ``{"runs": {label: [checkpoint records]}, "seconds": {label: s},
+    "threads": n, "steps": steps, "torch": version}``; each record keeps :data:`COMPARISON_KEYS`.
+    ``threads`` defaults to :func:`free_cpu_threads`; ``device=None`` trains where
+    :func:`~induction_course.training.train` would (the GPU when there is one). Seeded: on a CPU it gives the same numbers
+    as the file shipped in ``data/`` (written by ``python -m induction_course.curves``)."""
+    from induction_course.training import TrainConfig, train  # training imports this module's users
+
+    n_threads = threads or free_cpu_threads()
+    old = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    out: dict = {"steps": steps, "threads": n_threads, "device": str(device or "default"), "torch": torch.__version__, "runs": {}, "seconds": {}}
+    try:
+        for label, frac in COMPARISON_RUNS:
+            tcfg = TrainConfig(steps=steps, synthetic_fraction=frac, n_checkpoints=8, eval_text_examples=64)
+            t0 = time.perf_counter()
+            history = train(tcfg, progress=progress, corpus=corpus, device=device).history
+            out["seconds"][label] = round(time.perf_counter() - t0, 1)
+            out["runs"][label] = [{k: (round(float(h[k]), 5) if h.get(k) is not None and k != "step" else h.get(k))
+                                   for k in COMPARISON_KEYS} for h in history]
+    finally:
+        torch.set_num_threads(old)
+    return out
+
+
+def load_comparison(path: Path | str | None = None) -> dict:
+    """The shipped result of :func:`comparison_runs` (``data/chapter2_comparison.json``)."""
+    from induction_course.paths import data_dir
+
+    return json.loads(Path(path or data_dir() / COMPARISON_FILE).read_text())
+
+
+if __name__ == "__main__":  # python -m induction_course.curves [threads]: regenerate the shipped file
+    import sys
+
+    from induction_course.paths import data_dir
+
+    result = comparison_runs(threads=int(sys.argv[1]) if len(sys.argv) > 1 else None)
+    target = data_dir() / COMPARISON_FILE
+    target.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {target}: {result['seconds']} s with {result['threads']} threads")

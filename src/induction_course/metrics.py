@@ -21,6 +21,7 @@ Shapes are written in the jaxtyping style ``pattern[batch, head, q, k]``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -34,7 +35,14 @@ from induction_course.circuits import (  # noqa: F401  re-exported: metrics.X co
     composition_from_circuits,
     composition_score,
     composition_scores,
+    composition_scores_folded,
     copying_score,
+    diagonal_rank_scores,
+    fold_layer_norm,
+    kcircuit_token_scores,
+    key_score_decomposition,
+    key_score_from_parts,
+    relative_to_other_heads,
     eigenvalue_copying_score,
     kcomp_token_circuit,
     logit_copying_score_from_logits,
@@ -66,6 +74,9 @@ __all__ = [
     "icl_positions",
     "icl_score_from_losses",
     "icl_score",
+    "ICLBandScore",
+    "icl_bands",
+    "icl_band_score",
     "RepeatedLosses",
     "repeated_token_losses",
     "repeated_losses_from_per_token",
@@ -73,6 +84,13 @@ __all__ = [
     "classify_heads",
     "kcomp_token_circuit",
     "logit_copying_score_from_logits",
+    "composition_scores_folded",
+    "diagonal_rank_scores",
+    "fold_layer_norm",
+    "kcircuit_token_scores",
+    "key_score_decomposition",
+    "key_score_from_parts",
+    "relative_to_other_heads",
 ]
 
 
@@ -314,6 +332,63 @@ def icl_score(model, tokens: torch.Tensor, early: int | None = None, late: int |
         early = e if early is None else early
         late = l if late is None else late
     return icl_score_from_losses(_per_token_loss(model, tokens), early, late)
+
+
+@dataclass
+class ICLBandScore:
+    """The in-context-learning score over position bands, with its sampling error.
+
+    ``mean``: mean over windows of (mean loss over the late band - mean loss over the early band);
+    ``se``: its standard error (std over windows / sqrt(n)); ``per_window [n]``; ``early`` and
+    ``late``: the bands as ``(first, last)`` token indices, both included.
+    """
+
+    mean: float
+    se: float
+    per_window: torch.Tensor
+    early: tuple[int, int]
+    late: tuple[int, int]
+
+
+def icl_bands(n_ctx: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Default ``(early, late)`` bands of token indices for :func:`icl_band_score`.
+
+    The paper's tokens 50 and 500 of a 512-token context, scaled to ``n_ctx`` and widened into
+    bands: early = tokens ``round(40 n/512) .. round(60 n/512)``, late = the last ~20 % of the
+    context, ``round(400 n/512) .. n - 1``. ``n_ctx = 128 -> (10, 15), (100, 127)``. Averaging
+    over a band instead of one token divides the sampling noise by several (measured in
+    chapter 4 and the README).
+    """
+    e0, e1 = max(1, round(40 * n_ctx / 512)), max(1, round(60 * n_ctx / 512))
+    l0, l1 = round(400 * n_ctx / 512), n_ctx - 1
+    if not (e1 < l0 <= l1):
+        raise ValueError(f"n_ctx={n_ctx} is too short for banded ICL scores; use at least 16 tokens")
+    return (e0, e1), (l0, l1)
+
+
+def icl_band_score(per_token_loss: torch.Tensor, early: tuple[int, int] | None = None,
+                   late: tuple[int, int] | None = None) -> ICLBandScore:
+    """Late-band minus early-band loss per window, its mean and standard error.
+
+    ``per_token_loss[batch, pos - 1]`` as from ``cross_entropy_next_token(..., per_token=True)``:
+    column ``i`` is the loss *at token* ``i + 1``, so the band of tokens ``a .. b`` is columns
+    ``a - 1 .. b - 1``. Bands default to :func:`icl_bands` of ``pos``. Needs >= 2 windows.
+    """
+    if not isinstance(per_token_loss, torch.Tensor) or per_token_loss.dim() != 2:
+        raise ValueError("per_token_loss must be a 2-D tensor [batch, pos - 1]")
+    n_win, n = per_token_loss.shape
+    if n_win < 2:
+        raise ValueError("a standard error needs at least 2 windows")
+    if early is None or late is None:
+        e, l = icl_bands(n + 1)
+        early, late = early or e, late or l
+    for a, b in (early, late):
+        if not (1 <= a <= b <= n):
+            raise ValueError(f"bands must satisfy 1 <= first <= last <= {n}, got {early} and {late}")
+    x = per_token_loss.double()
+    diff = x[:, late[0] - 1: late[1]].mean(-1) - x[:, early[0] - 1: early[1]].mean(-1)
+    return ICLBandScore(mean=float(diff.mean()), se=float(diff.std() / math.sqrt(n_win)),
+                        per_window=diff.float(), early=tuple(early), late=tuple(late))
 
 
 @dataclass

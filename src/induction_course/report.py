@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from induction_course import ablation, checkpoints, metrics, plots
+from induction_course import ablation, checkpoints, evaluation, metrics, plots
 from induction_course.curves import bump_window
 from induction_course.data import load_corpus
 from induction_course.evaluation import induction_formed
@@ -45,6 +45,9 @@ def analyse(model, pool: torch.Tensor, bos: int, text: torch.Tensor, seed: int =
     scores["ov_top1"] = metrics.ov_top1_copying_accuracy(model, pool)
     classes = metrics.classify_heads(scores, threshold=THRESHOLD)
     comp = metrics.composition_scores(model)
+    comp_folded = metrics.composition_scores_folded(model)
+    kcircuit = metrics.kcircuit_token_scores(model, pool)
+    keysplit = metrics.key_score_decomposition(model, probe)
     baseline = metrics.composition_baseline(cfg, n_samples=100, seed=seed)
 
     induction = classes["induction"]
@@ -78,6 +81,9 @@ def analyse(model, pool: torch.Tensor, bos: int, text: torch.Tensor, seed: int =
         "scores": scores,
         "classes": classes,
         "composition": comp,
+        "composition_folded": comp_folded,
+        "kcircuit": kcircuit,
+        "key_split": keysplit,
         "composition_baseline": (baseline.mean, baseline.std),
         "experiments": experiments,
         "single_head_table": table,
@@ -109,6 +115,60 @@ def _composition_text(a: dict, cfg) -> str:
     for kind in ("K", "Q", "V"):
         m = a["composition"][kind]
         lines.append(f"  {kind}: " + " | ".join(" ".join(f"{float(x):.2f}" for x in row) for row in m))
+    m = a["composition_folded"]["K"]
+    lines.append("  K, LayerNorm folded: " + " | ".join(" ".join(f"{float(x):.2f}" for x in row) for row in m))
+    return "\n".join(lines)
+
+
+def _ranked(row: torch.Tensor, fmt: str = "{:.2f}", descending: bool = True) -> str:
+    order = row.argsort(descending=descending).tolist()
+    return " > ".join(f"0.{h} ({fmt.format(float(row[h]))})" for h in order) if descending else \
+        " < ".join(f"0.{h} ({fmt.format(float(row[h]))})" for h in order)
+
+
+def kcircuit_rankings(a: dict) -> dict:
+    """For every induction head (and, as context, every last-layer head): layer-0 heads ranked by
+    the token-level K-circuit top-1, and whether the previous-token heads come first."""
+    prev = [h for l, h in a["classes"]["previous_token"] if l == 0]
+    top1 = a["kcircuit"]["top1"]
+    out = {}
+    for layer, head in a["classes"]["induction"]:
+        order = top1[head].argsort(descending=True).tolist()
+        out[f"{layer}.{head}"] = {
+            "order": order,
+            "top1": [round(float(x), 4) for x in top1[head]],
+            "mean_rank": [round(float(x), 3) for x in a["kcircuit"]["mean_rank"][head]],
+            "key_split": [round(float(x), 4) for x in a["key_split"].scores[head, a["key_split"].head_columns()]],
+            "frobenius_order": a["composition"]["K"][head].argsort(descending=True).tolist(),
+            "previous_token_heads_first": bool(prev) and set(order[: len(prev)]) == set(prev),
+        }
+    return out
+
+
+def _kcircuit_text(a: dict, cfg) -> str:
+    prev = [h for l, h in a["classes"]["previous_token"] if l == 0]
+    ks = a["key_split"]
+    cols = ks.head_columns()
+    lines = ["WHICH LAYER-0 HEADS DOES EACH INDUCTION HEAD READ? (previous-token heads: "
+             + (", ".join(f"0.{h}" for h in prev) or "none") + ")",
+             "  token-level K-circuit top-1 (W_E W_QK^1 (W_E W_OV^0)^T on the training tokens, LayerNorm folded; "
+             "chance 1/pool):"]
+    ranks = kcircuit_rankings(a)
+    for name, r in ranks.items():
+        h1 = int(name.split(".")[1])
+        verdict = "previous-token heads first" if r["previous_token_heads_first"] else "previous-token heads NOT first"
+        lines.append(f"    {name}: {_ranked(a['kcircuit']['top1'][h1])}  [{verdict}]")
+    lines.append("  key-score split by source (mean advantage of the induction target over the other keys, "
+                 "through each layer-0 head's output; repeated-token probe):")
+    for name in ranks:
+        h1 = int(name.split(".")[1])
+        lines.append(f"    {name}: {_ranked(ks.scores[h1, cols], '{:+.2f}')}  (all sources: {float(ks.total[h1]):+.2f})")
+    lines.append("  Frobenius K-composition (the paper's score; ranks by subspace overlap, not by function):")
+    for name in ranks:
+        h1 = int(name.split(".")[1])
+        rel = metrics.relative_to_other_heads(a["composition"]["K"])[h1]
+        lines.append(f"    {name}: {_ranked(a['composition']['K'][h1])}; x mean of the other heads: "
+                     + " ".join(f"0.{h} {float(rel[h]):.2f}" for h in range(rel.numel())))
     return "\n".join(lines)
 
 
@@ -118,6 +178,23 @@ def _experiments_text(a: dict) -> str:
     for e in a["experiments"]:
         heads = ",".join(f"{h[0]}.{h[1]}" for h in e["heads"])
         lines.append(_fmt_row([f"{e['label']} [{heads}]"[:52], f"{e['delta_probe_loss']:+.3f}", f"{e['delta_icl_score']:+.3f}"], widths))
+    return "\n".join(lines)
+
+
+def _over_training_text(series: dict, n_ctx: int) -> str:
+    e, l = metrics.icl_bands(n_ctx)
+    lines = ["OVER TRAINING (every checkpoint)",
+             f"  ICL score, late band minus early band (tokens {l[0]}-{l[1]} minus tokens {e[0]}-{e[1]}), "
+             "all held-out windows, +- standard error:"]
+    row = [f"{st}:{m:+.2f}+-{se:.2f}" for st, m, se in zip(series["step"], series["icl_band"], series["icl_band_se"])]
+    for i in range(0, len(row), 6):
+        lines.append("    " + "  ".join(row[i:i + 6]))
+    top1 = torch.stack(series["ov_top1"])[:, -1]  # [T, H]
+    eig = torch.stack(series["copying_eigen"])[:, -1]
+    lines.append("  last-layer heads, OV top-1 copying (moves with the phase change) / eigenvalue copying (saturates early):")
+    row = [f"{st}:{float(t.mean()):.2f}/{float(g.mean()):.2f}" for st, t, g in zip(series["step"], top1, eig)]
+    for i in range(0, len(row), 6):
+        lines.append("    " + "  ".join(row[i:i + 6]))
     return "\n".join(lines)
 
 
@@ -138,7 +215,8 @@ def build_report(run_dir, out_dir: Path, device: str | None = None, seed: int = 
     figs["loss_curve"] = "loss_curve.png"
     plots.loss_curve(losses, tokens_per_step, history, out_dir / figs["loss_curve"])
     figs["scores_over_training"] = "scores_over_training.png"
-    plots.scores_over_training(history, out_dir / figs["scores_over_training"])
+    series = evaluation.scores_over_training(run, pool, eval_set.text)
+    plots.scores_over_training(history, out_dir / figs["scores_over_training"], icl=series)
     _, cache = model.run_with_cache(a["probe"][:1])
     s = a["scores"]
     prev_head = int(s["previous_token"][0].argmax())
@@ -159,6 +237,12 @@ def build_report(run_dir, out_dir: Path, device: str | None = None, seed: int = 
     plots.head_heatmap(a["composition"]["K"], "K-composition (rows: layer-1 heads, cols: layer-0 heads)",
                        out_dir / figs["k_composition"], xlabel="layer-0 head", ylabel="layer-1 head")
 
+    figs["icl_over_training"] = "icl_over_training.png"
+    plots.icl_over_training(series, history, out_dir / figs["icl_over_training"])
+    figs["copying_over_training"] = "copying_over_training.png"
+    plots.copying_over_training(series, history, out_dir / figs["copying_over_training"],
+                                prev_heads=[h for l, h in a["classes"]["previous_token"] if l == 0])
+
     formed = next((h for h in history if induction_formed(h)), None)
     lo, hi = bump_window(history) if len(history) >= 2 else (0, 0)
     summary = [
@@ -177,7 +261,8 @@ def build_report(run_dir, out_dir: Path, device: str | None = None, seed: int = 
         f"induction heads: {', '.join(f'{l}.{h}' for l, h in a['classes']['induction']) or 'none'} (threshold {THRESHOLD})",
     ]
     text = "\n".join(summary + ["", "HEADS (paper's probe: 25 random tokens x 4 repeats after BOS, 10 examples)",
-                                _head_table(a, cfg), "", _composition_text(a, cfg), "", "ABLATIONS", _experiments_text(a)])
+                                _head_table(a, cfg), "", _composition_text(a, cfg), "", _kcircuit_text(a, cfg), "",
+                                _over_training_text(series, cfg.n_ctx), "", "ABLATIONS", _experiments_text(a)])
     data = {
         "scores": {k: v.tolist() for k, v in s.items()},
         "classes": {k: [list(h) for h in v] for k, v in a["classes"].items()},
@@ -185,6 +270,14 @@ def build_report(run_dir, out_dir: Path, device: str | None = None, seed: int = 
         "composition_baseline": list(a["composition_baseline"]),
         "experiments": a["experiments"],
         "icl_score": a["icl_score"],
+        "kcircuit": {k: v.tolist() for k, v in a["kcircuit"].items()},
+        "kcircuit_rankings": kcircuit_rankings(a),
+        "key_split": {"sources": a["key_split"].sources, "scores": a["key_split"].scores.tolist()},
+        "composition_folded": {k: v.tolist() for k, v in a["composition_folded"].items()},
+        "over_training": {"step": series["step"], "icl_band": series["icl_band"], "icl_band_se": series["icl_band_se"],
+                          "ov_top1": [x.tolist() for x in series["ov_top1"]],
+                          "copying_eigen": [x.tolist() for x in series["copying_eigen"]],
+                          "kcircuit_top1": [x.tolist() for x in series["kcircuit_top1"]]},
         "loss_first_repeat": a["loss_first_repeat"],
         "loss_later_repeats": a["loss_later_repeats"],
     }
@@ -201,7 +294,9 @@ def _html(text: str, figs: dict) -> str:
         "scores_over_training": "Head scores and the in-context-learning score over training.",
         "attention_patterns": "Attention on a repeated random sequence: the previous-token head's off-diagonal and the induction head's stripe.",
         "ablation_table": "Effect of zero-ablating each head alone on the loss on repeated tokens.",
-        "k_composition": "K-composition between layer-1 and layer-0 heads.",
+        "k_composition": "K-composition between layer-1 and layer-0 heads (the paper's Frobenius score: it does not single out the previous-token heads; see the K-circuit ranking above).",
+        "icl_over_training": "ICL score (late band minus early band, all held-out windows) over training; the shaded band is +- one standard error, the grey band the induction bump.",
+        "copying_over_training": "Copying over training: OV top-1 accuracy (moves with the phase change), the eigenvalue score (saturates early), and the token-level K-circuit top-1 through each layer-0 head.",
     }
     imgs = "\n".join(
         f'<figure><img src="{html.escape(f)}" alt="{html.escape(k)}"><figcaption>{html.escape(captions.get(k, k))}</figcaption></figure>'

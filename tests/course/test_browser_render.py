@@ -122,3 +122,85 @@ def test_net_log_catches_what_a_page_fetches_and_the_offline_export_fetches_noth
     assert packets_sent(offline.netlog) == []
     assert "Open In Colab" in offline.probe["text"] and "remote picture" in offline.probe["text"]
     assert offline.probe["images"] == []
+
+
+# ------------------------------------------------------- chapter 3's views: a label on every token
+
+
+def _page(body: str, title: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body style='font-family:sans-serif;margin:8px'>{body}</body></html>")
+
+
+@pytest.mark.slow
+def test_chapter3_attention_view_and_explorer_label_every_token(tmp_path):
+    """Chapter 3's circuitsvis view (the repeated-token probe, layer 1) and the explorer's figure
+    (the 64-token Python prompt, an induction head) in headless Chromium: every token has a
+    readable label ("\\xe2"-style escapes, never "�"), the view draws, the figure decodes.
+    Screenshots are kept in the test's folder, and copied to $INDUCTION_SHOTS when it is set."""
+    import base64
+    import io
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from induction_course import checkpoints
+    from induction_course.course.notebook import viz
+    from induction_course.model import hook_name
+    from induction_course.probes import repeated_random_tokens
+
+    chromium_or_skip()
+    model = checkpoints.load_model().eval()
+    eval_set = checkpoints.load_eval_set()
+    pool = torch.tensor(checkpoints.load_config()["token_pool"])
+    probe = repeated_random_tokens(8, 25, 2, pool, eval_set.bos, seed=0)
+    text = eval_set.text[:8, :64]
+
+    # 1. the attention view of the probe (51 tokens) as chapter 3 draws it
+    labels = viz.token_labels(probe[0])
+    assert len(labels) == probe.shape[1] and all(labels) and not any("\ufffd" in lab for lab in labels)
+    _, cache = model.run_with_cache(probe[:1])
+    view = viz.attention_view(cache[hook_name("pattern", 1)][0], labels, [f"1.{h}" for h in range(model.cfg.n_heads)])
+    page = tmp_path / "view.html"
+    page.write_text(_page(view._repr_html_(), "chapter 3 attention view"), encoding="utf-8")
+    r = render(page, tmp_path / "view", window=(1200, 1400))
+    assert r.probe is not None and r.probe["errors"] == [], r.probe
+    props = _view_props(page.read_text(encoding="utf-8"))
+    assert len(props) == 1 and props[0]["tokens"] == labels, "the view got one label per token"
+    assert len(r.probe["views"]) == 1 and len(r.probe["views"][0]["canvases"]) == model.cfg.n_heads + 1
+    assert "\ufffd" not in r.probe["text"] and "\ufffd" not in r.dom
+
+    # 2. the explorer's figure for the 64-token Python prompt: every token on both axes
+    text_labels = viz.token_labels(text[0])
+    assert len(text_labels) == 64 and not any("\ufffd" in lab for lab in text_labels)
+    _, cache = model.run_with_cache(text[:1])
+    fig = viz.explorer_figure(cache[hook_name("pattern", 1)][0, 2], text_labels, "python source: head 1.2")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == text_labels
+    assert len(ax.get_yticklabels()) == 64
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    img = base64.b64encode(buf.getvalue()).decode()
+    page2 = tmp_path / "explorer.html"
+    page2.write_text(_page(f"<div class='jp-RenderedMarkdown'><img alt='explorer' src='data:image/png;base64,{img}'></div>",
+                           "chapter 3 explorer"), encoding="utf-8")
+    r2 = render(page2, tmp_path / "explorer", window=(1300, 1300))
+    assert r2.probe is not None and r2.probe["errors"] == []
+    (im,) = r2.probe["images"]
+    assert im["complete"] and im["naturalWidth"] > 0 and im["colours"] >= MIN_COLOURS and im["inked"] >= MIN_INK, im
+
+    for shot in (r.screenshot, r2.screenshot):
+        pixels = np.asarray(Image.open(shot).convert("RGB"))
+        assert len(np.unique(pixels.reshape(-1, 3), axis=0)) >= 64, f"{shot} is (nearly) blank"
+    out = os.environ.get("INDUCTION_SHOTS")
+    if out:
+        os.makedirs(out, exist_ok=True)
+        shutil.copyfile(r.screenshot, os.path.join(out, "ch3_attention_view.png"))
+        shutil.copyfile(r2.screenshot, os.path.join(out, "ch3_explorer.png"))

@@ -27,10 +27,12 @@ from induction_course.course.checks.core import (
     generator,
     random_model,
 )
+from induction_course.data import sample_windows
 from induction_course.model import cross_entropy_next_token
+from induction_course.probes import repeated_random_tokens
 from induction_course.training import train_step
 
-__all__ = ["CheckFailed", "EXERCISES", "compare_with_reference", "run_visible_checks"]
+__all__ = ["CheckFailed", "EXERCISES", "REFERENCES", "compare_with_reference", "or_reference", "run_visible_checks"]
 
 
 # ------------------------------------------------------------------------------ the loss
@@ -376,6 +378,54 @@ def _cmp_loop(name, actual, expected, case):
 # ------------------------------------------------------------------------ registry
 _PIECES = {"per_token_loss": lambda logits, tokens: cross_entropy_next_token(logits, tokens, per_token=True),
            "train_step": train_step}
+
+
+def _ref_probe_fn(n_examples, seg_len, n_repeats, token_pool, bos, generator):
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    return repeated_random_tokens(n_examples, seg_len, n_repeats, token_pool, bos, seed=seed)
+
+
+def _ref_repeat_fn(per_token_loss, seg_len):
+    r = metrics.repeated_losses_from_per_token(per_token_loss, seg_len, bos=True)
+    return (r.first, r.later)
+
+
+# What a demo cell uses in place of an exercise that is not answered yet (student signatures).
+REFERENCES = dict(_PIECES, **{
+    "sample_batch": sample_windows,
+    "repeated_random_tokens": _ref_probe_fn,
+    "train_loop": lambda model, optimizer, get_batch, n_steps: [train_step(model, optimizer, get_batch(s))
+                                                               for s in range(n_steps)],
+    "repeat_losses": _ref_repeat_fn,
+    "icl_score": lambda loss: metrics.icl_score_from_losses(loss, *metrics.icl_positions(loss.shape[1] + 1)),
+    "find_bump": lambda steps, values, rising=True: int(steps[curves.phase_change_index(values, rising=rising)]),
+})
+_NUMBERS = {"per_token_loss": 1, "sample_batch": 2, "repeated_random_tokens": 3, "train_step": 4, "train_loop": 5,
+            "repeat_losses": 6, "icl_score": 7, "find_bump": 8}
+
+
+def or_reference(fn, exercise: str):
+    """``fn`` (the student's answer to ``exercise``) for a demo cell; while it (or an exercise
+    it calls) raises ``NotImplementedError``, the package's reference stands in and one line says
+    which exercise to finish. Grade cells never use this: they check the student's own answer."""
+    ref = REFERENCES[exercise]
+    noted = []
+
+    def call(*args, **kwargs):
+        if fn is not None:
+            try:
+                return fn(*args, **kwargs)
+            except NotImplementedError as err:
+                missing = str(err) or exercise
+                if not noted:
+                    noted.append(True)
+                    print(f"note: finish exercise {_NUMBERS[exercise]} (`{exercise}`) and the exercises it uses to see "
+                          f"your own results here; meanwhile this cell uses the package's reference"
+                          f"{'' if missing == exercise else f' ({missing})'}.")
+        return ref(*args, **kwargs)
+
+    call.__name__ = getattr(fn, "__name__", exercise)
+    return call
 
 _CHECKS = ChapterChecks([
     Exercise("per_token_loss", _case_loss, _ref_loss, _cmp_loss, [dict(seed=0), dict(seed=1, batch=1, n_pos=3)]),

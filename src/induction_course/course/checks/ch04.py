@@ -27,140 +27,7 @@ from induction_course.course.checks.core import (
 )
 from induction_course.probes import induction_target_mask, repeated_random_tokens
 
-__all__ = ["CheckFailed", "EXERCISES", "compare_with_reference", "run_visible_checks"]
-
-
-# ------------------------------------------------------------- 1. repeated tokens
-def _case_repeat(seed, batch=3, seg_len=5, n_repeats=4, d_vocab=40, bos=0):
-    g = generator(seed)
-    pool = torch.arange(1, d_vocab)
-    idx = torch.rand(batch, pool.numel(), generator=g).argsort(-1)[:, :seg_len]
-    return {"segments": pool[idx], "n_repeats": n_repeats, "bos": bos}
-
-
-def _ref_repeat(case):
-    s = case["segments"]
-    body = s.repeat(1, case["n_repeats"])
-    return torch.cat([torch.full((s.shape[0], 1), case["bos"], dtype=s.dtype), body], 1)
-
-
-def _cmp_repeat(name, actual, expected, case):
-    __tracebackhide__ = True
-    s, n, bos = case["segments"], case["n_repeats"], case["bos"]
-    b, L = s.shape
-    actual = as_tensor(name, actual)
-    if actual.dtype.is_floating_point:
-        fail(name, "token ids must be integers.", "keep the dtype of `segments` (torch.long).")
-    interleaved = torch.cat([torch.full((b, 1), bos, dtype=s.dtype), s.repeat_interleave(n, dim=1)], 1)
-    at_end = torch.cat([s.repeat(1, n), torch.full((b, 1), bos, dtype=s.dtype)], 1)
-    compare_tensor(name, actual, expected, atol=0, rtol=0, mistakes=[
-        (interleaved, "repeat the whole segment (a b c a b c), not each token (a a b b c c): "
-         "segments.repeat(1, n_repeats), not repeat_interleave."),
-        (at_end, "the BOS token goes first, at position 0."),
-    ], shape_hints={
-        (b, L * n): "put a BOS token first: the paper's probe is [BOS] + n_repeats copies.",
-        (b, L * n + n): "one BOS at the very start, not one per copy.",
-        (b * n, L + 1): "concatenate the copies along the position dimension (dim=1), not the batch.",
-    }, shape_doc=" ([batch, 1 + seg_len * n_repeats])")
-
-
-# ----------------------------------------------------- 2. prefix-matching score
-def _probe_pattern(seed, batch, n_heads, seg_len, n_repeats, d_vocab, sharp):
-    g = generator(seed)
-    tokens = repeated_random_tokens(batch, seg_len, n_repeats, torch.arange(1, d_vocab), 0, seed=seed)
-    n = tokens.shape[1]
-    scores = randn(g, batch, n_heads, n, n, scale=1.5)
-    # Make half the heads lean on induction targets, so the score is far from 0.
-    tgt = induction_target_mask(tokens)[:, None].float()
-    scores = scores + sharp * tgt * (torch.arange(n_heads) % 2 == 0).view(1, -1, 1, 1)
-    mask = torch.ones(n, n, dtype=torch.bool).tril()
-    pattern = scores.masked_fill(~mask, float("-inf")).softmax(-1)
-    return pattern, tokens
-
-
-def _case_pm(seed, batch=2, n_heads=3, seg_len=6, n_repeats=3, d_vocab=30):
-    pattern, tokens = _probe_pattern(seed, batch, n_heads, seg_len, n_repeats, d_vocab, sharp=3.0)
-    return {"pattern": pattern, "tokens": tokens, "_seg_len": seg_len}
-
-
-def _pm_variants(pattern, tokens, seg_len):
-    """Values that common mistakes give."""
-    b, h, n, _ = pattern.shape
-    tgt = induction_target_mask(tokens)
-    mass = (pattern * tgt[:, None]).sum(-1)  # [b, h, q]
-    out = {}
-    out["all"] = mass.mean(dim=(0, 2))
-    out["from1"] = mass[..., 1:].mean(dim=(0, 2))
-    # only the most recent earlier occurrence's successor
-    k = torch.arange(n)
-    q = torch.arange(n)[:, None]
-    recent = (k == q - seg_len + 1) & tgt  # [b, q, k]
-    valid = tgt.any(-1)
-    m1 = (pattern * recent[:, None]).sum(-1)
-    out["recent"] = (m1 * valid[:, None]).sum(dim=(0, 2)) / valid.sum()
-    # duplicate token (same token) instead of the one after it
-    from induction_course.probes import duplicate_target_mask
-
-    dup = duplicate_target_mask(tokens)
-    dvalid = dup.any(-1)
-    out["dup"] = ((pattern * dup[:, None]).sum(-1) * dvalid[:, None]).sum(dim=(0, 2)) / dvalid.sum()
-    # the token before instead of after (offset -1 instead of +1): key k with tokens[k+1] == tokens[q]
-    nxt = torch.full_like(tokens, -1)
-    nxt[:, :-1] = tokens[:, 1:]
-    before = (nxt[:, None, :] == tokens[:, :, None]) & (k[None, None] < q[None] - 1)
-    bvalid = before.any(-1)
-    out["before"] = ((pattern * before[:, None]).sum(-1) * bvalid[:, None]).sum(dim=(0, 2)) / bvalid.clamp_min(0).sum()
-    # per-example mean then mean (same if every example has equally many valid queries) -- skip
-    out["transposed"] = ((pattern.transpose(-1, -2) * tgt[:, None]).sum(-1) * valid[:, None]).sum(dim=(0, 2)) / valid.sum()
-    return out
-
-
-def _cmp_pm(name, actual, expected, case):
-    __tracebackhide__ = True
-    v = _pm_variants(case["pattern"], case["tokens"], case["_seg_len"])
-    b, h, n, _ = case["pattern"].shape
-    compare_tensor(name, actual, expected, mistakes=[
-        (v["all"], "average only over the queries that *have* an earlier occurrence (the later repeats): "
-         "the first copy can't show induction, counting it as 0 pulls the score down."),
-        (v["from1"], "average only over the queries in the later repeats, not over every position."),
-        (v["recent"], "sum the attention on *every* earlier occurrence's successor (from the 3rd copy on "
-         "there are several), not only the most recent one."),
-        (v["dup"], "attend to the token *after* the earlier occurrence (key k with tokens[k-1] == tokens[q]), "
-         "not to the earlier occurrence itself (that is a duplicate-token head)."),
-        (v["before"], "the target is the token right *after* the earlier occurrence, not before it."),
-        (v["transposed"], "rows of the pattern are queries, columns keys: pattern[b, h, q, k]."),
-    ], shape_hints={
-        (b, h): "average over the batch too: one number per head.",
-        (h, n): "average over the query positions too: one number per head.",
-        (b, h, n): "average over the batch and the query positions: one number per head.",
-    }, shape_doc=" ([n_heads])")
-
-
-# ------------------------------------------------------ 3. all heads of a model
-def _case_pm_model(seed, d_vocab=30, n_ctx=40, n_heads=3, seg_len=7, n_repeats=4, batch=3):
-    model = random_model(seed, d_vocab=d_vocab, n_ctx=n_ctx, n_heads=n_heads)
-    tokens = repeated_random_tokens(batch, seg_len, n_repeats, torch.arange(1, d_vocab), 0, seed=seed + 1)
-    return {"model": model, "tokens": tokens[:, :n_ctx]}
-
-
-def _ref_pm_model(case):
-    pats = M.layer_patterns(case["model"], case["tokens"])
-    return torch.stack([M.prefix_matching_score(p, case["tokens"]) for p in pats])
-
-
-def _cmp_pm_model(name, actual, expected, case):
-    __tracebackhide__ = True
-    L, H = expected.shape
-    mistakes = [(expected.T, "index as [layer, head]: stack the per-layer scores on a new first dimension.")]
-    if L > 1:
-        mistakes.append((expected.flip(0), "the layers are reversed: row 0 is blocks.0."))
-        mistakes.append((expected[0:1].expand(L, H), "use each layer's own pattern "
-                         "(blocks.{layer}.attn.hook_pattern), not layer 0's every time."))
-    compare_tensor(name, actual, expected, mistakes=mistakes, atol=1e-5, shape_hints={
-        (H, L): "return [n_layers, n_heads], layers first.",
-        (H,): "score every layer: stack one [n_heads] row per layer.",
-        (L * H,): "keep layers and heads apart: shape [n_layers, n_heads].",
-    }, shape_doc=" ([n_layers, n_heads])")
+__all__ = ["CheckFailed", "EXERCISES", "PIECES", "compare_with_reference", "run_visible_checks", "yours"]
 
 
 # ------------------------------------------------------ 4. logit copying score
@@ -392,51 +259,175 @@ def _cmp_baseline(name, actual, expected, case):
           "W_O [d_head, d_model]; score each pair with composition_score.")
 
 
-# ------------------------------------------------------------------ 9. ICL score
-def _case_icl(seed, batch=6, n_ctx=64):
+# ------------------------------------------------------------- 7. folding LayerNorm
+def _case_fold(seed, d_model=8, n_heads=2, d_head=3):
+    g = generator(seed)
+    return {"w": 1.0 + 0.5 * randn(g, d_model), "b": randn(g, d_model, scale=0.5),
+            "W": randn(g, n_heads, d_model, d_head), "b_W": randn(g, n_heads, d_head, scale=0.3)}
+
+
+def _ref_fold(case):
+    return M.fold_layer_norm(case["w"].double(), case["b"].double(), case["W"].double(), case["b_W"].double())
+
+
+def _cmp_fold(name, actual, expected, case):
+    __tracebackhide__ = True
+    if not isinstance(actual, (tuple, list)) or len(actual) != 2:
+        fail(name, f"return a pair (W_folded, b_folded), got {type(actual).__name__}.")
+    w, b, W, b_W = (case[k].double() for k in ("w", "b", "W", "b_W"))
+    W_f, b_f = expected
+    Ww = w[:, None] * W
+    cols = W * w[None, None, :W.shape[-1]] if W.shape[-1] == w.shape[0] else None
+    compare_tensor(name, actual[0], W_f, what="W_folded", shape_doc=" (the shape of W)", mistakes=[
+        (Ww, "centre the folded matrix: LayerNorm subtracts the mean of x, so subtract the mean over "
+         "d_model (dim=-2) of w[:, None] * W."),
+        (W - W.mean(-2, keepdim=True), "scale each input row of W by the LayerNorm weight w first: w[:, None] * W."),
+        (Ww - Ww.mean(-1, keepdim=True), "centre over d_model, the input dimension (dim=-2), not over d_head."),
+    ] + ([(cols, "w scales the rows of W (the d_model input side), not its columns.")] if cols is not None else []))
+    compare_tensor(name, actual[1], b_f, what="b_folded", shape_doc=" (the shape of b_W)", mistakes=[
+        (b_W, "the LayerNorm bias passes through W too: b_folded = b @ W + b_W."),
+        (torch.einsum("d,...de->...e", b * w, W) + b_W, "the bias is added after the weight: b @ W, not (b * w) @ W."),
+        (torch.einsum("d,...de->...e", b, W), "keep the head's own bias: + b_W."),
+    ])
+
+
+# ------------------------------------------------------ 8. the token-level K-circuit
+def _case_kcircuit(seed, n_tokens=12, d_model=10, h0=3, h1=2, d_head=3):
+    g = generator(seed)
+    E = randn(g, n_tokens, d_model)
+
+    def lowrank(k):
+        return randn(g, k, d_model, d_head) @ randn(g, k, d_head, d_model) / d_model
+
+    W_QK1, W_OV0 = lowrank(h1), lowrank(h0)
+    # make earlier head 0 a clean token-copier into a subspace that head 0 of the later layer matches
+    W_OV0[0] = W_OV0[0] + 0.8 * torch.eye(d_model)
+    W_QK1[0] = W_QK1[0] + 0.8 * torch.eye(d_model)
+    return {"E": E, "W_QK1": W_QK1, "W_OV0": W_OV0}
+
+
+def _kc_circuit(E, QK, OV):
+    return (E @ QK[:, None]) @ (E @ OV[None]).transpose(-1, -2)  # [h1, h0, n, n]
+
+
+def _ref_kcircuit(case):
+    top1, rank = M.diagonal_rank_scores(_kc_circuit(case["E"].double(), case["W_QK1"].double(), case["W_OV0"].double()))
+    return top1, rank
+
+
+def _cmp_kcircuit(name, actual, expected, case):
+    __tracebackhide__ = True
+    if not isinstance(actual, (tuple, list)) or len(actual) != 2:
+        fail(name, f"return a pair (top1, mean_rank), got {type(actual).__name__}.")
+    E, QK, OV = (case[k].double() for k in ("E", "W_QK1", "W_OV0"))
+    C = _kc_circuit(E, QK, OV)
+    h1, h0 = QK.shape[0], OV.shape[0]
+    noT = (E @ QK[:, None]) @ (E @ OV[None].transpose(-1, -2)).transpose(-1, -2)
+    colwise = M.diagonal_rank_scores(C.transpose(-1, -2))
+    no_ov = M.diagonal_rank_scores((E @ QK @ E.T)[:, None].expand(h1, h0, -1, -1))
+    top1, rank = expected
+    hints = {(h0, h1): "index as [later head h1, earlier head h0]."}
+    compare_tensor(name, actual[0], top1, what="top1", shape_hints=hints, mistakes=[
+        (colwise[0], "for each query token (a row), look along the row: argmax over the key-side tokens (dim=-1)."),
+        (M.diagonal_rank_scores(noT)[0], "the key side is E W_OV0 (what head h0 writes when it attends to each "
+         "token), then transposed as a whole: (E @ W_OV0).transpose(-1, -2), not E @ W_OV0.T."),
+        (no_ov[0], "route the key through the earlier head: E W_QK1 (E W_OV0)^T, not E W_QK1 E^T."),
+        (top1.T, "index as [h1, h0]."),
+    ])
+    compare_tensor(name, actual[1], rank, what="mean_rank", shape_hints=hints, mistakes=[
+        (rank + 1, "rank 0 means the diagonal is the largest of its row: count the entries strictly larger."),
+        (colwise[1], "rank the diagonal entry within its row (dim=-1), not its column."),
+        ((C >= C.diagonal(dim1=-2, dim2=-1)[..., None]).sum(-1).double().mean(-1),
+         "count only the entries strictly larger than the diagonal one (>), not >=."),
+    ])
+
+
+# ------------------------------------------------ 9. key scores split by source
+def _case_keysplit(seed, batch=2, seg_len=4, n_repeats=3, n_src=3, d_head=4, d_vocab=20):
+    g = generator(seed)
+    tokens = repeated_random_tokens(batch, seg_len, n_repeats, torch.arange(1, d_vocab), 0, seed=seed)
+    n = tokens.shape[1]
+    target = induction_target_mask(tokens)
+    q = randn(g, batch, n, d_head)
+    k_parts = randn(g, batch, n_src, n, d_head, scale=0.5)
+    # source 0 aligns target keys with their queries, so it carries a positive advantage
+    for b_, qi, ki in target.nonzero().tolist():
+        k_parts[b_, 0, ki] += 0.5 * q[b_, qi]
+    return {"q": q, "k_parts": k_parts, "target": target}
+
+
+def _ref_keysplit(case):
+    return M.key_score_from_parts(case["q"], case["k_parts"], case["target"])
+
+
+def _cmp_keysplit(name, actual, expected, case):
+    __tracebackhide__ = True
+    q, K, t = case["q"].double(), case["k_parts"].double(), case["target"]
+    n, dh = t.shape[-1], q.shape[-1]
+    S = torch.einsum("bqe,bske->bsqk", q, K)
+    tt = t[:, None].double()
+    raw = (S / dh**0.5 * tt).sum((0, 2, 3)) / t.sum()
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    allmean = ((S / dh**0.5) * causal).sum(-1) / causal.sum(-1)
+    incl = ((S / dh**0.5 - allmean[..., None]) * tt).sum((0, 2, 3)) / t.sum()
+    fullrow = ((S / dh**0.5 - (S / dh**0.5).mean(-1, keepdim=True)) * tt).sum((0, 2, 3)) / t.sum()
+    n_src = K.shape[1]
+    compare_tensor(name, actual, expected, mistakes=[
+        (raw, "subtract, for each query, the mean score of its other visible keys: a softmax ignores what "
+         "is added to every key of a row alike."),
+        (expected * dh**0.5,
+         "divide the dot products by sqrt(d_head), as the attention scores are."),
+        (incl, "the row's mean is over the visible keys that are *not* targets (k <= q and not target)."),
+        (fullrow, "only keys k <= q are visible (the causal mask): average the others over k <= q."),
+    ], shape_hints={(n_src, 1): "one number per source: shape [n_src]."}, shape_doc=" ([n_src])")
+
+
+# --------------------------------------------------------------- 10. banded ICL score
+def _case_icl_band(seed, batch=8, n_ctx=64):
     g = generator(seed)
     pos = torch.arange(1, n_ctx).double()
     base = 2.0 + 3.0 / pos.sqrt()  # loss falls along the context, as in-context learning does
-    return {"per_token_loss": (base + 0.3 * randn(g, batch, n_ctx - 1).double()).float()}
+    e, l = M.icl_bands(n_ctx)
+    return {"per_token_loss": (base + 0.5 * randn(g, batch, n_ctx - 1).double()).float(), "early": e, "late": l}
 
 
-def _ref_icl(case):
-    ptl = case["per_token_loss"]
-    early, late = M.icl_positions(ptl.shape[1] + 1)
-    return M.icl_score_from_losses(ptl, early, late)
+def _ref_icl_band(case):
+    r = M.icl_band_score(case["per_token_loss"], case["early"], case["late"])
+    return r.mean, r.se
 
 
-def _cmp_icl(name, actual, expected, case):
+def _cmp_icl_band(name, actual, expected, case):
     __tracebackhide__ = True
-    ptl = case["per_token_loss"].double()
-    n_ctx = ptl.shape[1] + 1
-    e, l = M.icl_positions(n_ctx)
-    col = ptl.mean(0)
-    mistakes = [
-        (float(col[l] - col[e]), "off by one: column i of the per-token loss is the loss *at token i+1* "
-         "(predicting token i+1), so the loss at token n is column n - 1."),
-        (float(col[e - 1] - col[l - 1]), "late minus early: the score is negative when the model learns in context."),
-        (float(col[min(499, len(col) - 1)] - col[49]) if len(col) > 49 else None,
-         "scale the paper's token 50 and 500 to this context: round(50 n_ctx / 512) and round(500 n_ctx / 512)."),
-        (float(col[l - 1] / col[e - 1]), "a difference, not a ratio."),
-        (float(ptl[:, l - 1:].mean() - ptl[:, : e].mean()), "compare the two tokens, not averages over ranges."),
-    ]
-    compare_scalar(name, actual, expected, mistakes,
-                "score = mean loss at token late - mean loss at token early, (early, late) = (round(50 n_ctx/512), "
-                "round(500 n_ctx/512)), n_ctx = per_token_loss.shape[1] + 1.")
+    if not isinstance(actual, (tuple, list)) or len(actual) != 2:
+        fail(name, f"return a pair (mean, standard_error), got {type(actual).__name__}.")
+    x = case["per_token_loss"].double()
+    (e0, e1), (l0, l1) = case["early"], case["late"]
+    n = x.shape[0]
 
+    def d(a0, a1, b0, b1):
+        return x[:, b0:b1].mean(-1) - x[:, a0:a1].mean(-1)
 
-def _case_icl_wrap(seed, batch=6, n_ctx=64):
-    return _case_icl(seed, batch, n_ctx)
+    right = d(e0 - 1, e1, l0 - 1, l1)
+    off = d(e0, e1 + 1, l0, min(l1 + 1, x.shape[1]))
+    excl = d(e0 - 1, e1 - 1, l0 - 1, l1 - 1)
+    compare_scalar(name, actual[0], expected[0], [
+        (float(off.mean()), "off by one: the loss at token n is column n - 1."),
+        (float(excl.mean()), "both ends of a band are included: tokens first..last are columns first-1 .. last-1 "
+         "(a slice first-1:last)."),
+        (float(-right.mean()), "late minus early: negative means the model learns in context."),
+    ], "per window: mean loss over the late band minus mean loss over the early band; then the mean over windows.",
+        what="the mean")
+    compare_scalar(name, actual[1], expected[1], [
+        (float(right.std()), "the standard error is the std over windows divided by sqrt(n_windows)."),
+        (float(right.std() / n), "divide the std by sqrt(n_windows), not n_windows."),
+        (float(right.std(correction=0) / math.sqrt(n)), "use the sample std (torch.std's default, n - 1 below)."),
+        (float(x[:, l0 - 1:l1].std() / math.sqrt(n)), "take the std of the per-window *differences*, not of the losses."),
+    ], "standard error = per-window differences' std / sqrt(number of windows).", what="the standard error")
 
 
 EXERCISES: dict[str, Exercise] = {
     e.name: e
     for e in [
-        Exercise("repeated_tokens", _case_repeat, _ref_repeat, _cmp_repeat, [dict(seed=0), dict(seed=1, n_repeats=2)]),
-        Exercise("prefix_matching_score", _case_pm, lambda c: M.prefix_matching_score(c["pattern"], c["tokens"]),
-                 _cmp_pm, [dict(seed=0), dict(seed=1, n_repeats=4, seg_len=4)]),
-        Exercise("prefix_matching_all_heads", _case_pm_model, _ref_pm_model, _cmp_pm_model, [dict(seed=0)]),
         Exercise("logit_copying_score", _case_logit_copy,
                  lambda c: M.logit_copying_score_from_logits(c["logits"], c["attended"]), _cmp_logit_copy,
                  [dict(seed=0), dict(seed=1)]),
@@ -445,22 +436,41 @@ EXERCISES: dict[str, Exercise] = {
         Exercise("composition_score", _case_comp, _ref_comp, _cmp_comp, [dict(seed=0)]),
         Exercise("kqv_composition", _case_kqv, _ref_kqv, _cmp_kqv, [dict(seed=0)]),
         Exercise("random_composition_scores", _case_baseline, _ref_baseline, _cmp_baseline, [dict(seed=0)]),
-        Exercise("icl_score", _case_icl_wrap, _ref_icl, _cmp_icl, [dict(seed=0), dict(seed=1, n_ctx=128)]),
+        Exercise("fold_layer_norm", _case_fold, _ref_fold, _cmp_fold, [dict(seed=0), dict(seed=1, n_heads=1)]),
+        Exercise("kcircuit_scores", _case_kcircuit, _ref_kcircuit, _cmp_kcircuit, [dict(seed=0), dict(seed=1)]),
+        Exercise("key_score_by_source", _case_keysplit, _ref_keysplit, _cmp_keysplit, [dict(seed=0), dict(seed=1)]),
+        Exercise("icl_band_score", _case_icl_band, _ref_icl_band, _cmp_icl_band, [dict(seed=0), dict(seed=1, n_ctx=128)]),
     ]
 }
 
-_CHECKS = ChapterChecks(list(EXERCISES.values()), no_grad=True)
+# Exercises that later ones call: while one exercise is checked, these names resolve to the
+# reference, so a wrong composition_score costs exercise 4 only, not 5 and 6 too.
+PIECES = {"composition_score": lambda W_A, W_B: M.composition_score(W_A, W_B)}
+
+_CHECKS = ChapterChecks(list(EXERCISES.values()), pieces=PIECES, no_grad=True)
 compare_with_reference = _CHECKS.compare_with_reference
 run_visible_checks = _CHECKS.run_visible_checks
 _make_check = _CHECKS.make_check
 
-check_repeated_tokens = _make_check("repeated_tokens")
-check_prefix_matching_score = _make_check("prefix_matching_score")
-check_prefix_matching_all_heads = _make_check("prefix_matching_all_heads")
 check_logit_copying_score = _make_check("logit_copying_score")
 check_eigen_copying_score = _make_check("eigen_copying_score")
 check_ov_top1_accuracy = _make_check("ov_top1_accuracy")
 check_composition_score = _make_check("composition_score")
 check_kqv_composition = _make_check("kqv_composition")
 check_random_composition_scores = _make_check("random_composition_scores")
-check_icl_score = _make_check("icl_score")
+check_fold_layer_norm = _make_check("fold_layer_norm")
+check_kcircuit_scores = _make_check("kcircuit_scores")
+check_key_score_by_source = _make_check("key_score_by_source")
+check_icl_band_score = _make_check("icl_band_score")
+
+
+def yours(fn, *args, name: str | None = None):
+    """Run the student's ``fn`` on the real model's inputs for a printout; a crash or a blank
+    answer prints one line and returns None (the cells after it use the library's numbers)."""
+    try:
+        with _CHECKS.reference_pieces(fn, keep=name or getattr(fn, "__name__", "")), torch.no_grad():
+            return fn(*args)
+    except Exception as err:  # noqa: BLE001 - the student's function, any failure
+        print(f"(your {getattr(fn, '__name__', 'function')} raised {type(err).__name__}; "
+              "the cells below use the library's reference numbers)")
+        return None

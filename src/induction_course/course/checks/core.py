@@ -19,6 +19,7 @@ that exercise only. Reference mathematics lives in the library (``functional``, 
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -28,14 +29,25 @@ import torch
 from induction_course.model import AttnOnlyTransformer, ModelConfig
 
 __all__ = [
-    "CheckFailed", "ChapterChecks", "Exercise", "as_float", "as_tensor", "call_args", "compare_scalar",
-    "compare_tensor", "describe_worst", "fail", "generator", "match_mistake", "randn", "random_model", "random_model_case",
-    "random_scores", "random_tokens", "reference_pieces", "scalar", "tensors_close",
+    "CheckFailed", "ChapterChecks", "Exercise", "ValuesDiffer", "as_float", "as_tensor", "batch_independence",
+    "call_args", "causal_violation", "compare_scalar", "compare_tensor", "describe_worst", "fail",
+    "first_differing_slice", "first_failing_property", "generator", "has_or_have", "match_mistake",
+    "out_of_range", "randn", "random_model", "random_model_case", "random_scores", "random_tokens",
+    "reference_pieces", "rows_sum_to_one", "scalar", "scale_factor", "symmetric_but_should_not_be",
+    "tensors_close",
 ]
 
 
 class CheckFailed(AssertionError):
     """A check found a wrong answer. The message says what is wrong and the usual cause."""
+
+
+class ValuesDiffer(CheckFailed):
+    """The generic failure: right type and shape, wrong values, no known mistake matched.
+
+    :class:`ChapterChecks` catches it and, when the exercise has a ``localise`` step, replaces
+    it with a message that names the first intermediate property the answer breaks.
+    """
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -45,6 +57,17 @@ def fail(name: str, what: str, hint: str | None = None) -> None:
     if hint:
         msg += f"\n  Hint: {hint}"
     raise CheckFailed(msg)
+
+
+def has_or_have(what: str) -> str:
+    """``"has"`` or ``"have"`` for a subject such as ``"the logits"`` or ``"the pattern (second output)"``."""
+    head = what.split("(")[0].strip().split()[-1] if what.strip() else ""
+    plural = head.endswith("s") and not head.endswith(("ss", "us", "is")) or head in ("weights", "logits")
+    return "have" if plural else "has"
+
+
+def _is_are(what: str) -> str:
+    return "are" if has_or_have(what) == "have" else "is"
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
@@ -83,7 +106,7 @@ def as_tensor(name: str, x: Any, what: str = "the result") -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x
     if x is None:
-        fail(name, f"{what} is None.", "did you forget the `return` statement?")
+        fail(name, f"{what} {_is_are(what)} None.", "did you forget the `return` statement?")
     fail(name, f"{what} should be a torch.Tensor, got {type(x).__name__}.")
     raise AssertionError  # unreachable
 
@@ -108,24 +131,25 @@ def compare_tensor(
 ) -> None:
     __tracebackhide__ = True  # IPython and pytest hide this frame
     actual = as_tensor(name, actual, what)
+    has = has_or_have(what)
     if shape_of(actual) != shape_of(expected):
         hint = (shape_hints or {}).get(shape_of(actual))
         fail(
             name,
-            f"{what} has shape {list(actual.shape)}, expected {list(expected.shape)}{shape_doc}.",
+            f"{what} {has} shape {list(actual.shape)}, expected {list(expected.shape)}{shape_doc}.",
             hint,
         )
     if actual.is_complex() and not expected.is_complex():
-        fail(name, f"{what} is complex.", "take the real part.")
+        fail(name, f"{what} {_is_are(what)} complex.", "take the real part.")
     if tensors_close(actual, expected, atol, rtol):
         return
     known = match_mistake(actual, list(mistakes), atol, rtol)
     if known:
-        fail(name, f"{what} has the right shape but wrong values.", known)
+        fail(name, f"{what} {has} the right shape but wrong values.", known)
     if torch.isnan(actual.detach().double()).any() and not torch.isnan(expected.detach().double()).any():
-        fail(name, f"{what} contains NaN.", "a softmax over a row that is entirely -inf gives NaN: "
-              "is your causal mask hiding the diagonal too?")
-    fail(name, f"{what} has the right shape but wrong values: {describe_worst(actual, expected)}.")
+        fail(name, f"{what} {'contain' if has == 'have' else 'contains'} NaN.", "a softmax over a row that is "
+             "entirely -inf gives NaN: is your causal mask hiding the diagonal too?")
+    raise ValuesDiffer(f"{name}: {what} {has} the right shape but wrong values: {describe_worst(actual, expected)}.")
 
 
 # ------------------------------------------------------------------ reference substitution
@@ -210,6 +234,149 @@ def random_model_case(seed: int, batch: int = 2, n_pos: int = 7, **cfg) -> dict:
     g = generator(seed + 1)
     return {"tokens": random_tokens(g, batch, n_pos, model.cfg.d_vocab), "model": model}
 
+# --------------------------------------------------------------- localising a mistake
+# When an answer has the right shape but wrong values and matches no known mistake, a chapter's
+# ``localise`` step checks intermediate properties in order and reports the first one that fails
+# (:func:`first_failing_property`). Each helper below returns ``None`` when the property holds, or
+# a sentence saying how it fails; they are generic so that every chapter can use them.
+
+def _fmt_idx(idx) -> str:
+    return "[" + ", ".join(str(int(i)) for i in idx) + "]"
+
+
+def rows_sum_to_one(t: torch.Tensor, what: str = "your pattern", atol: float = 1e-4) -> str | None:
+    """Every row (last axis) of ``t`` sums to 1, and no entry is negative."""
+    a = t.detach().double()
+    if (a < -atol).any():
+        idx = (a < -atol).nonzero()[0].tolist()
+        return f"{what} has a negative weight at index {_fmt_idx(idx)} ({a[tuple(idx)].item():.3g}): attention weights are >= 0"
+    sums = a.sum(-1)
+    bad = (sums - 1).abs() > atol
+    if bad.any():
+        idx = bad.nonzero()[0].tolist()
+        return (f"the rows of {what} do not sum to 1: row {idx[-1]} (index {_fmt_idx(idx)}) sums to "
+                f"{sums[tuple(idx)].item():.4g}")
+    return None
+
+
+def causal_violation(pattern: torch.Tensor, what: str = "your pattern", atol: float = 1e-6) -> str | None:
+    """No query attends to a later key: ``pattern[..., q, k] == 0`` for every ``k > q``."""
+    a = pattern.detach().double()
+    n_q, n_k = a.shape[-2:]
+    future = torch.ones(n_q, n_k, dtype=torch.bool).triu(1)
+    bad = (a.abs() > atol) & future
+    if not bad.any():
+        return None
+    idx = bad.nonzero()[0].tolist()
+    q, k = idx[-2], idx[-1]
+    where = f" (index {_fmt_idx(idx)})" if len(idx) > 2 else ""
+    return (f"position {q} attends to position {k} (the future) with weight {a[tuple(idx)].item():.3g}{where}: "
+            f"every entry with key > query must be 0")
+
+
+def out_of_range(t: torch.Tensor, lo: float, hi: float, what: str = "your result", atol: float = 1e-6) -> str | None:
+    """Every value of ``t`` lies in ``[lo, hi]``."""
+    a = t.detach().double()
+    bad = (a < lo - atol) | (a > hi + atol)
+    if not bad.any():
+        return None
+    idx = bad.nonzero()[0].tolist()
+    return f"{what} should lie in [{lo:g}, {hi:g}], but index {_fmt_idx(idx)} is {a[tuple(idx)].item():.4g}"
+
+
+def scale_factor(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-4) -> float | None:
+    """``c`` when ``actual == c * expected`` (c not 1), else ``None``: a wrong constant factor."""
+    a, e = actual.detach().double().flatten(), expected.detach().double().flatten()
+    if not (torch.isfinite(a).all() and torch.isfinite(e).all()) or float(e.norm()) == 0:
+        return None
+    c = float(a @ e / (e @ e))
+    if abs(c - 1) < 1e-3 or abs(c) < 1e-9:
+        return None
+    if torch.allclose(a, c * e, rtol=rtol, atol=1e-6 * float(e.abs().max())):
+        return c
+    return None
+
+
+def symmetric_but_should_not_be(actual: torch.Tensor, expected: torch.Tensor, what: str = "your result",
+                                atol: float = 1e-5) -> str | None:
+    """``actual`` is symmetric in its last two axes while ``expected`` is not."""
+    a, e = actual.detach().double(), expected.detach().double()
+    if a.shape[-1] != a.shape[-2] or a.shape[-1] < 2:
+        return None
+    if torch.allclose(a, a.transpose(-1, -2), atol=atol) and not torch.allclose(e, e.transpose(-1, -2), atol=atol):
+        return f"{what} is symmetric ([i, j] equals [j, i]) but the reference is not"
+    return None
+
+
+def first_differing_slice(actual: torch.Tensor, expected: torch.Tensor, dim: int, unit: str,
+                          atol: float = 1e-5, rtol: float = 1e-4) -> str | None:
+    """Which slice along ``dim`` (a sequence, a head, a layer ...) is the first that differs, and
+    whether it equals another slice of the reference (e.g. "layer 1 equals layer 0")."""
+    n = expected.shape[dim]
+    if actual.shape != expected.shape or n < 2:
+        return None
+    right = []
+    for i in range(n):
+        a, e = actual.select(dim, i), expected.select(dim, i)
+        if tensors_close(a, e, atol, rtol):
+            right.append(i)
+            continue
+        same_as = [j for j in range(n) if j != i and tensors_close(a, expected.select(dim, j), atol, rtol)]
+        ok = f"{unit} {', '.join(map(str, right))} {'is' if len(right) == 1 else 'are'} right but " if right else ""
+        tail = f": it equals the reference's {unit} {same_as[0]}" if same_as else ""
+        return f"{ok}{unit} {i} differs{tail}"
+    return None
+
+
+def batch_independence(call: Callable, args: list, batch_arg: int, out_of: Callable[[Any], torch.Tensor] = lambda r: r,
+                       batch_dim: int = 0) -> str | None:
+    """Changing sequence 1 of the batch must not change the output for sequence 0.
+
+    ``call(*args)`` runs the student's function, ``args[batch_arg]`` is the batched input and
+    ``out_of`` picks the batched output from the result.
+    """
+    x = args[batch_arg]
+    if not isinstance(x, torch.Tensor) or x.shape[batch_dim] < 2:
+        return None
+    changed = x.clone()
+    other = changed.select(batch_dim, 1)
+    if changed.is_floating_point():
+        other.mul_(-1.5).add_(0.7)
+    else:
+        other.copy_(other.flip(-1))
+    new_args = list(args)
+    new_args[batch_arg] = changed
+    try:
+        before = out_of(call(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args]))
+        after = out_of(call(*new_args))
+    except Exception:
+        return None
+    if not (isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor)) or before.shape != after.shape:
+        return None
+    if not tensors_close(before.select(batch_dim, 0), after.select(batch_dim, 0), 1e-5, 1e-4):
+        return ("changing sequence 1 of the batch changed your output for sequence 0: sequences must not "
+                "mix (check the batch index of your einsum or matmul)")
+    return None
+
+
+def first_failing_property(name: str, what: str, properties: list[tuple[str, Callable[[], str | None]]],
+                           hint: str | None = None) -> list[str]:
+    """Check ``properties`` (``(label, check)`` pairs, in order) and fail on the first that breaks.
+
+    The message lists the properties that hold before naming the one that fails, e.g.
+    ``"attention_pattern: your pattern: ✓ rows sum to 1; ✗ position 3 attends to position 5 (the
+    future) ..."``. Returns the labels of the properties that hold when none fails.
+    """
+    __tracebackhide__ = True  # IPython and pytest hide this frame
+    held: list[str] = []
+    for label, check in properties:
+        problem = check()
+        if problem:
+            ok = "".join(f"✓ {h}; " for h in held)
+            fail(name, f"{what}: {ok}✗ {problem}.", hint)
+        held.append(label)
+    return held
+
 
 @dataclass
 class Exercise:
@@ -221,6 +388,9 @@ class Exercise:
     compare: Callable[[str, Any, Any, dict], None]  # (name, actual, expected, case)
     visible_sizes: list[dict] = field(default_factory=list)
     check_properties: Callable[[str, Any, dict], None] | None = None
+    # (name, call, case, actual, expected): runs when ``compare`` found wrong values that match no
+    # known mistake (:class:`ValuesDiffer`); raises CheckFailed naming the first broken property.
+    localise: Callable[[str, Callable, dict, Any, Any], None] | None = None
 
 
 def as_float(name: str, actual: Any, what: str = "the result") -> float:
@@ -266,7 +436,8 @@ def compare_scalar(name, actual, expected, mistakes, generic_hint, tol=1e-4, wha
             continue
         if (math.isnan(value) and math.isnan(wrong)) or math.isclose(value, wrong, rel_tol=tol, abs_tol=tol):
             fail(name, f"{what} is {value:.5g}, the reference is {expected:.5g}.", hint)
-    fail(name, f"{what} is {value:.5g}, the reference is {expected:.5g}.", generic_hint)
+    msg = f"{name}: {what} is {value:.5g}, the reference is {expected:.5g}."
+    raise ValuesDiffer(msg + (f"\n  Hint: {generic_hint}" if generic_hint else ""))
 
 
 def call_args(case: dict) -> list:
@@ -278,9 +449,11 @@ class ChapterChecks:
     """The exercises of one chapter: visible checks and the hidden tests' comparison."""
 
     def __init__(self, exercises: list[Exercise], pieces: dict[str, Callable] | None = None,
-                 no_grad: bool = False):
+                 no_grad: bool = False, references: dict[str, Callable] | None = None):
         self.exercises = {e.name: e for e in exercises}
         self.pieces = dict(pieces or {})
+        # reference functions with the student's signature, for demo cells (mine_or_reference)
+        self.references = {**self.pieces, **dict(references or {})}
         # Chapters 4-5 hand whole models to the student's function: no autograd graph to build.
         self.no_grad = no_grad
 
@@ -319,12 +492,24 @@ class ChapterChecks:
                 f"  Hint: check the shapes of the inputs in the exercise text"
                 + (f" (inputs here: {shapes})." if shapes else ".")
             ) from err
-        ex.compare(exercise, actual, expected, case)
-        if ex.check_properties is not None:  # more calls, e.g. "same generator state, same result"
-            def call(*a):
-                with self.reference_pieces(fn, keep=exercise):
-                    return fn(*a)
+        def call(*a):
+            with self.reference_pieces(fn, keep=exercise):
+                return fn(*a)
 
+        try:
+            ex.compare(exercise, actual, expected, case)
+        except ValuesDiffer as generic:
+            if ex.localise is None:
+                raise
+            try:
+                with self._grad_mode():
+                    ex.localise(exercise, call, case, actual, expected)
+            except CheckFailed as named:
+                raise named from None
+            except Exception:  # a localiser must never hide the generic message
+                pass
+            raise generic from None
+        if ex.check_properties is not None:  # more calls, e.g. "same generator state, same result"
             ex.check_properties(exercise, call, case)
 
     def compare_with_reference(self, exercise: str, fn: Callable, seed: int, **sizes: Any) -> None:
@@ -340,6 +525,32 @@ class ChapterChecks:
         for sizes in self.exercises[exercise].visible_sizes:
             self._run_one(exercise, fn, sizes)
         print(f"✔ {exercise}: all visible checks passed.")
+
+    def alone(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args)`` with the package's reference in place of every *other* exercise of the
+        chapter that it calls, as in the checks: a grade cell's demo line depends on its own
+        exercise only."""
+        with self.reference_pieces(fn, keep=getattr(fn, "__name__", "")), self._grad_mode():
+            return fn(*args, **kwargs)
+
+    def mine_or_reference(self, exercise: str, fn: Any, number: int | None = None) -> Callable:
+        """For a demo cell: the student's ``fn`` when it passes its visible checks, else the
+        package's reference, with a one-line note naming the exercise to finish first.
+
+        A demo cell never fails because an earlier exercise is unanswered or wrong.
+        """
+        label = f"exercise {number} (`{exercise}`)" if number is not None else f"the exercise `{exercise}`"
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.run_visible_checks(exercise, fn)
+            return fn
+        except Exception:  # noqa: BLE001 - not implemented, wrong, or crashing: all mean "not finished"
+            ref = self.references.get(exercise)
+            if ref is None:
+                raise CheckFailed(f"finish {label} first: this cell needs it.") from None
+            print(f"Note: {label} is not finished yet, so this cell uses the package's reference instead; "
+                  f"finish {label} to see your own.")
+            return ref
 
     def make_check(self, exercise: str) -> Callable[[Callable], None]:
         def check(fn: Callable) -> None:

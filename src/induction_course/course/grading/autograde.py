@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,6 +31,7 @@ from induction_course.course.grading.course_dir import (
     base_course,
     merge_gradebooks,
     run_nbgrader,
+    student_gradebook,
     with_interpreter_bin,
     write_course_config,
 )
@@ -38,16 +39,34 @@ from induction_course.course.grading.intake import Submission, read_submissions
 from induction_course.course.grading.layout import GradingError, check_chapter, find_root, nbgrader_config_path
 from induction_course.course.grading.notebooks import grade_cells, source_notebook
 from induction_course.course.grading.outputs import GradeResult, write_outputs
+from induction_course.course.grading.sandbox import (
+    NPROC,
+    PRIVATE,
+    SandboxPlan,
+    cgroup_create,
+    cgroup_remove,
+    give_to_run,
+    kernel_argv,
+    limited_argv,
+    memory_events,
+    plan_sandbox,
+    run_argv,
+    run_uid,
+)
+from induction_course.course.grading.scores import (
+    background_note,
+    incident_notes,
+    mismatch_note,
+    read_regular,
+    recompute_scores,
+)
 
 DEFAULT_TIMEOUT = 120  # seconds per cell (nbgrader's ExecutePreprocessor.timeout)
 DEFAULT_MEMORY_MB = 4096  # address space of one kernel (RLIMIT_AS)
+DEFAULT_DISK_MB = 512  # the kernel's writable scratch (a size-limited tmpfs in the sandbox)
+MAX_AUTOGRADED_MB = 200  # an autograded notebook larger than this is not read back
 _LAUNCHER = Path(__file__).resolve().parent / "kernel_launcher.py"
-
-INCIDENTS = {
-    "CellTimeoutError": "a cell was stopped at the {timeout} s time limit",
-    "MemoryError": "a cell ran out of memory (limit {memory} MB)",
-    "KernelDied": "the kernel died (os._exit, a signal, a crash or the memory limit); the cells after it were not run",
-}
+_ENV_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "MPLBACKEND")  # what a sandboxed run inherits
 
 
 def default_jobs() -> int:
@@ -71,16 +90,22 @@ class GradeTask:
     notebook: Any
     course: Path
     base: Path
-    repo_config: Path
+    repo_config: Path  # the grader's pristine copy of graders/nbgrader_config.py
     chapter: str
     timeout: int
     memory_mb: int
     threads: int
     env_drop: tuple[str, ...]
+    index: int = 0
+    sandbox: SandboxPlan = field(default_factory=SandboxPlan)
+    pristine: Any = None  # the reference notebook: the points of each grade cell
+    secrets: tuple[str, ...] = ()  # folders a run must not reach (named in the report when it tried)
+    disk_mb: int = DEFAULT_DISK_MB
 
 
 # ------------------------------------------------------------------- one student, one kernel
-def run_limited(cmd: list[str], cwd: Path, env: dict, limit: float, log: Path, pidfile: Path | None) -> tuple[int | None, float]:
+def run_limited(cmd: list[str], cwd: Path, env: dict, limit: float, log: Path, pidfile: Path | None,
+                popen_kw: dict | None = None) -> tuple[int | None, float]:
     """Run ``cmd`` in its own session; kill it (and the kernel in ``pidfile``) after ``limit`` s.
 
     Returns (exit code or None on timeout, seconds)."""
@@ -88,9 +113,11 @@ def run_limited(cmd: list[str], cwd: Path, env: dict, limit: float, log: Path, p
 
     start = time.perf_counter()
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"$ {' '.join(cmd[2:])}\n")
+        shown = cmd[cmd.index("nbgrader") - 1:] if "nbgrader" in cmd else cmd
+        fh.write(f"$ {' '.join(shown[1:])}\n")
         fh.flush()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                **(popen_kw or {}))
         try:
             code = proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -110,21 +137,34 @@ def run_limited(cmd: list[str], cwd: Path, env: dict, limit: float, log: Path, p
 
 
 def kernelspec(task: GradeTask) -> dict:
-    """The grader's kernel: ``kernel_launcher.py`` with this task's memory and CPU limits."""
-    return {
-        "argv": [sys.executable, str(_LAUNCHER), "--memory-mb", str(task.memory_mb),
-                 "--cpu-s", str(2 * notebook_time_limit(task.timeout) * max(1, task.threads)),
-                 "--pidfile", str(task.course / "kernel.pid"), "--", "{connection_file}"],
-        "display_name": "Python 3 (grader, limited)",
-        "language": "python",
-        "metadata": {"debugger": False},
-    }
+    """The grader's kernel: ``kernel_launcher.py`` with this task's memory and CPU limits, inside
+    the kernel sandbox when there is one (interrupts are then messages: a signal to the process
+    group would reach bubblewrap, not the kernel)."""
+    plan = task.sandbox
+    nested = plan.enabled and plan.nested
+    argv = [*kernel_argv(plan, task.course, task.disk_mb), sys.executable, str(_LAUNCHER),
+            *(["--reap"] if nested else []), "--memory-mb", str(task.memory_mb),
+            "--cpu-s", str(2 * notebook_time_limit(task.timeout) * max(1, task.threads))]
+    if not plan.enabled:  # a pid means something to the grader only outside a pid namespace
+        argv += ["--pidfile", str(task.course / "kernel.pid")]
+    spec = {"argv": [*argv, "--", "{connection_file}"], "display_name": "Python 3 (grader, limited)",
+            "language": "python", "metadata": {"debugger": False}}
+    if nested:
+        spec["interrupt_mode"] = "message"
+    return spec
 
 
 def worker_env(task: GradeTask) -> dict:
     """The environment of one student's nbgrader: nothing that points into ``solutions/``,
-    Jupyter's folders inside the student's course, BLAS threads shared out between the jobs."""
-    env = {k: v for k, v in os.environ.items() if k not in {"PWD", "OLDPWD"} and not any(d in v for d in task.env_drop)}
+    Jupyter's folders inside the student's course, BLAS threads shared out between the jobs.
+    A sandboxed run inherits only a few variables (no tokens or keys of the grader's)."""
+    if task.sandbox.enabled:
+        env = {k: os.environ[k] for k in _ENV_KEPT if k in os.environ}
+        env.update({"HOME": str(task.course / "home"), "JUPYTER_CONFIG_DIR": str(task.course / "jupyter_config"),
+                    "JUPYTER_DATA_DIR": str(task.course / "jupyter"), "TMPDIR": str(task.course / "home")})
+    else:
+        env = {k: v for k, v in os.environ.items()
+               if k not in {"PWD", "OLDPWD"} and not any(d in v for d in task.env_drop)}
     env.update({
         "PYTHONHASHSEED": "0",
         "MPLBACKEND": os.environ.get("MPLBACKEND", "module://matplotlib_inline.backend_inline"),
@@ -139,74 +179,103 @@ def worker_env(task: GradeTask) -> dict:
 
 
 def _set_up_student_course(task: GradeTask) -> None:
-    """A copy of the base course with the grader's config and kernel, and the one submission."""
+    """A copy of the base course with the grader's config and kernel, and the one submission.
+
+    The gradebook (with the hidden tests) and the config nbgrader loads go to ``private/``,
+    which the kernel sandbox hides; both are fresh copies of the grader's pristine ones."""
     import nbformat
 
     course, chapter = task.course, task.chapter
     if course.exists():
         shutil.rmtree(course)
-    shutil.copytree(task.base, course)
-    write_course_config(course, task.repo_config, timeout=task.timeout)
+    shutil.copytree(task.base, course, ignore=shutil.ignore_patterns("autograded", "feedback", "submitted"))
+    private = course / PRIVATE
+    private.mkdir()
+    os.replace(course / "gradebook.db", private / "gradebook.db")
+    shutil.copyfile(task.repo_config, private / "repo_nbgrader_config.py")
+    write_course_config(course, private / "repo_nbgrader_config.py", timeout=task.timeout, db=private / "gradebook.db")
     kdir = course / "jupyter" / "kernels" / KERNEL_NAME
     kdir.mkdir(parents=True)
     (kdir / "kernel.json").write_text(json.dumps(kernelspec(task), indent=1), encoding="utf-8")
+    for d in ("home", "runtime", "ipython", "jupyter_config"):
+        (course / d).mkdir(exist_ok=True)
     dest = course / "submitted" / task.sid / chapter
     dest.mkdir(parents=True)
     nbformat.write(task.notebook, dest / f"{chapter}.ipynb")
 
 
-def _scores(task: GradeTask) -> dict[str, float] | None:
-    """grade_id -> points from the student's gradebook; None if nbgrader recorded no submission."""
+def _gradebook_scores(task: GradeTask) -> dict[str, float] | None:
+    """grade_id -> points from the run's gradebook; None if it recorded no submission (or is unreadable)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(f"sqlite:///{task.course / 'gradebook.db'}", COURSE_ID) as gb:
-        try:
-            nb_sub = gb.find_submission_notebook(task.chapter, task.chapter, task.sid)
-        except MissingEntry:
-            return None
-        return {g.cell.name: float(g.score or 0.0) for g in nb_sub.grades}
+    try:
+        with Gradebook(f"sqlite:///{student_gradebook(task.course)}", COURSE_ID) as gb:
+            try:
+                nb_sub = gb.find_submission_notebook(task.chapter, task.chapter, task.sid)
+            except MissingEntry:
+                return None
+            return {g.cell.name: float(g.score or 0.0) for g in nb_sub.grades}
+    except Exception:  # a damaged database is evidence of a damaged run, not a reason to stop
+        return None
 
 
-def incident_notes(autograded: Path, task: GradeTask) -> list[str]:
-    """Report lines for the time-outs, memory errors and kernel deaths in an autograded notebook."""
-    import nbformat
+def _run_student(task: GradeTask, cmd: list[str], log: Path, limit: float) -> tuple[int | None, float, list[str]]:
+    """``cmd`` for one student, sandboxed when the plan says so; (exit code, seconds, notes)."""
+    plan = task.sandbox
+    if not plan.enabled:
+        code, seconds = run_limited(cmd, task.course, worker_env(task), limit, log, task.course / "kernel.pid")
+        return code, seconds, []
+    name = f"induction-grade-{os.getpid()}-{task.index}"
+    uid = run_uid(plan, task.index)
+    give_to_run(task.course, uid)
+    procs = cgroup_create(plan, name, task.memory_mb + 1024, NPROC)
+    try:
+        argv = run_argv(plan, task.course, limited_argv(plan, procs, task.memory_mb + 4096, cmd, uid), writable=procs)
+        code, seconds = run_limited(argv, task.course, worker_env(task), limit, log, None)
+        hits = memory_events(procs)
+    finally:
+        cgroup_remove(procs)
+    notes = [f"reached the memory limit of its whole run ({task.memory_mb + 1024} MB)"] if hits else []
+    return code, seconds, notes
 
-    seen = []
-    for cell in nbformat.read(autograded, as_version=4).cells:
-        for o in cell.get("outputs", []):
-            if o.get("output_type") != "error":
-                continue
-            ename = o.get("ename")
-            if ename == "RuntimeError" and "can't allocate memory" in str(o.get("evalue")):
-                ename = "MemoryError"  # torch's allocator says it this way
-            if ename in INCIDENTS and ename not in seen:
-                seen.append(ename)
-    return [INCIDENTS[e].format(timeout=task.timeout, memory=task.memory_mb) for e in seen]
+
+def _problem(code: int | None, limit: int, autograded: Path) -> str | None:
+    """Why a run gave no notebook to grade (None when it did)."""
+    if code is None:
+        return f"did not finish within the time limit of {limit} s for a whole notebook (killed)"
+    if code < 0 or code > 128:
+        sig = -code if code < 0 else code - 128
+        return f"its nbgrader run was killed (signal {sig}); nothing of it was graded"
+    if not autograded.exists():
+        return "autograding failed (nbgrader could not process the notebook; see nbgrader.log with --workdir)"
+    return None
 
 
 def grade_one(task: GradeTask) -> dict:
-    """Autograde and give feedback to one student in a course folder of their own."""
+    """Autograde one student in a course folder of their own; the points are recomputed here."""
     _set_up_student_course(task)
     course, chapter = task.course, task.chapter
     log = course / "nbgrader.log"
     limit = notebook_time_limit(task.timeout)
-    code, seconds = run_limited([sys.executable, "-m", "nbgrader", "autograde", chapter, "--student", task.sid, "--force"],
-                                course, worker_env(task), limit, log, course / "kernel.pid")
-    res: dict[str, Any] = {"student": task.student, "seconds": seconds, "notes": [], "problem": None, "scores": None}
-    autograded = course / "autograded" / task.sid / chapter / f"{chapter}.ipynb"
-    if "Exception while loading config file" in log.read_text(encoding="utf-8", errors="replace"):
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", chapter, f"--student={task.sid}", "--force"]
+    code, seconds, notes = _run_student(task, cmd, log, limit)
+    res: dict[str, Any] = {"student": task.student, "seconds": seconds, "notes": notes, "problem": None, "scores": None}
+    log_text = log.read_text(encoding="utf-8", errors="replace")
+    if "Exception while loading config file" in log_text:
         raise RuntimeError(f"the grader's nbgrader config failed to load (a bug; see {log})")
-    if code is None:
-        res["problem"] = f"did not finish within the time limit of {limit} s for a whole notebook (killed)"
+    autograded = course / "autograded" / task.sid / chapter / f"{chapter}.ipynb"
+    res["problem"] = _problem(code, limit, autograded)
+    if res["problem"] is not None:
         return res
-    if not autograded.exists():
-        res["problem"] = "autograding failed (nbgrader could not process the notebook; see nbgrader.log with --workdir)"
+    scores, nb = recompute_scores(autograded, task.pristine, MAX_AUTOGRADED_MB * 1_000_000)
+    if scores is None:
+        res["problem"] = "autograding failed: the autograded notebook could not be read"
         return res
-    res["scores"] = _scores(task)
-    if res["scores"] is None:
-        res["problem"] = "autograding failed: no result in the gradebook"
-        return res
-    res["notes"] = incident_notes(autograded, task)
+    res["scores"] = scores
+    mismatch = mismatch_note(scores, _gradebook_scores(task))
+    background = background_note(log_text) if task.sandbox.enabled else None
+    res["notes"] = [*incident_notes(nb, task.timeout, task.memory_mb, task.disk_mb, list(task.secrets)),
+                    *notes, *([background] if background else []), *([mismatch] if mismatch else [])]
     return res
 
 
@@ -222,6 +291,8 @@ class _ClassRun:
     timeout: int
     memory_mb: int
     say: Callable[[str], None]
+    plan: SandboxPlan = field(default_factory=SandboxPlan)
+    disk_mb: int = DEFAULT_DISK_MB
 
     @property
     def course(self) -> Path:
@@ -249,20 +320,30 @@ def _check_arguments(submissions: str | Path, out: str | Path, timeout: int, mem
 
 
 def _tasks(run: _ClassRun, graded: list[Submission], exercises: list[tuple[str, float]]) -> tuple[list[GradeTask], dict[str, list[str]]]:
-    """The base course, every notebook made gradable, and one task per student; with the notes."""
+    """The base course, every notebook made gradable, and one task per student; with the notes.
+    A notebook the sanitizers choke on (metadata of the wrong types) costs its student only."""
     from induction_course.course.grading.preprocessors import sanitize  # nbconvert: only when grading
 
     release_nb = base_course(run.root, run.chapter, run.course, run.log)
+    pristine = source_notebook(run.root, run.chapter)
     accepted = {c.metadata["nbgrader"]["grade_id"]: {c.source.strip()}  # the reference's own cells
-                for c in source_notebook(run.root, run.chapter).cells if "nbgrader" in c.metadata}
+                for c in pristine.cells if "nbgrader" in c.metadata}
+    repo_config = run.work / "grader_nbgrader_config.py"  # read once, before any student code runs
+    shutil.copyfile(nbgrader_config_path(run.root), repo_config)
     threads = max(1, default_jobs() // run.jobs)
     drop = (str((Path(run.root) / "solutions").resolve()),)
+    secrets = tuple(run.plan.hidden_from_notes)
     tasks, notes = [], {}
-    for s in graded:
-        notes[s.student] = sanitize(s.notebook, release_nb, exercises, accepted)
+    for i, s in enumerate(graded):
+        try:
+            notes[s.student] = sanitize(s.notebook, release_nb, exercises, accepted)
+        except Exception as err:  # malformed metadata that got past intake
+            s.problem = f"the notebook's metadata could not be processed ({type(err).__name__}: {err})"
+            continue
         tasks.append(GradeTask(s.student, s.nbgrader_id, s.notebook, run.work / "students" / s.nbgrader_id,
-                               run.course, nbgrader_config_path(run.root), run.chapter,
-                               int(run.timeout), int(run.memory_mb), threads, drop))
+                               run.course, repo_config, run.chapter, int(run.timeout), int(run.memory_mb),
+                               threads, drop, index=i, sandbox=run.plan, pristine=pristine, secrets=secrets,
+                               disk_mb=run.disk_mb))
     return tasks, notes
 
 
@@ -292,8 +373,9 @@ def _append_student_logs(log: Path, tasks: list[GradeTask]) -> None:
         for t in sorted(tasks, key=lambda t: t.sid):
             slog = t.course / "nbgrader.log"
             fh.write(f"===== {t.student} ({t.sid})\n")
-            if slog.exists():
-                fh.write(slog.read_text(encoding="utf-8", errors="replace"))
+            data = read_regular(slog, 5_000_000)
+            if data is not None:
+                fh.write(data.decode("utf-8", errors="replace"))
 
 
 def _autograde_class(run: _ClassRun, graded: list[Submission], result: GradeResult) -> tuple[dict, dict]:
@@ -304,12 +386,26 @@ def _autograde_class(run: _ClassRun, graded: list[Submission], result: GradeResu
             f"(limits: {run.timeout} s per cell, {notebook_time_limit(run.timeout)} s per notebook, "
             f"{run.memory_mb} MB) ...")
     outcome = _run_tasks(run, tasks, result.max_points)
-    merge_gradebooks(run.course, run.chapter, {t.sid: (t.student, t.course) for t in tasks
-                                               if outcome[t.student]["scores"] is not None})
+    done = [t for t in tasks if outcome[t.student]["scores"] is not None]
+    merge_gradebooks(run.course, run.chapter, {t.sid: (t.student, t.course) for t in done},
+                     scores={t.sid: outcome[t.student]["scores"] for t in done})
     if any(r["scores"] is not None for r in outcome.values()):
         run_nbgrader(run.course, "generate_feedback", run.chapter, "--force", log=run.log, check=False)
     _append_student_logs(run.log, tasks)
     return outcome, notes
+
+
+def _plan(sandbox: bool, root: Path, work: Path, out: Path, submissions: Path) -> SandboxPlan:
+    """The sandbox of this class: the repository, the work folder, the output and the
+    submissions hidden; the interpreter and the package visible."""
+    import induction_course
+
+    visible = [Path(sys.prefix), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
+               Path(induction_course.__file__).resolve().parent]
+    secret = [Path(root), work, out, submissions]
+    plan = plan_sandbox(sandbox, visible, secret)
+    plan.hidden_from_notes = [str(p.resolve()) for p in secret]
+    return plan
 
 
 def grade(
@@ -322,14 +418,19 @@ def grade(
     jobs: int | None = None,
     timeout: int = DEFAULT_TIMEOUT,
     memory_mb: int = DEFAULT_MEMORY_MB,
+    sandbox: bool = True,
+    disk_mb: int = DEFAULT_DISK_MB,
 ) -> GradeResult:
     """Autograde every submission of a class; write ``grades.csv``, ``feedback/`` and ``report.txt`` in ``out``.
 
     Each submission is autograded in a course folder of its own (the release, the gradebook
     and that one notebook; never ``solutions/``), ``jobs`` at a time, each kernel limited to
     ``timeout`` seconds per cell, ``notebook_time_limit(timeout)`` per notebook and
-    ``memory_mb`` of address space. The per-student gradebooks are then merged, in student
-    order, into ``course/gradebook.db`` of the work folder.
+    ``memory_mb`` of address space. With ``sandbox`` (the default) each run is isolated by
+    bubblewrap (see :mod:`.sandbox`); where that is impossible, or with ``sandbox=False``,
+    grading goes on with a warning at the top of ``report.txt``. Points are recomputed by the
+    grader from each autograded notebook; the per-student gradebooks are then merged, in
+    student order, into ``course/gradebook.db`` of the work folder.
     """
     root = Path(root) if root else find_root()
     check_chapter(root, chapter)
@@ -338,15 +439,20 @@ def grade(
     tmp = tempfile.TemporaryDirectory(prefix="induction-grade-") if workdir is None else None
     work = Path(tmp.name) if tmp else Path(workdir).resolve()
     run = _ClassRun(root, chapter, work, work / "nbgrader.log", jobs, timeout, memory_mb,
-                    say=(lambda line: None) if quiet else (lambda line: print(line, flush=True)))
+                    say=(lambda line: None) if quiet else (lambda line: print(line, flush=True)), disk_mb=disk_mb)
     try:
         work.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)  # a folder that exists can be hidden from the runs
+        run.plan = _plan(sandbox, root, work, out, submissions)
         run.log.write_text("", encoding="utf-8")
         subs = read_submissions(submissions, work, chapter, root)
         for d in ("course", "students"):
             if (work / d).exists():
                 shutil.rmtree(work / d)
-        result = GradeResult(chapter, grade_cells(source_notebook(root, chapter)), out=out)
+        result = GradeResult(chapter, grade_cells(source_notebook(root, chapter)), out=out,
+                             warnings=run.plan.warnings())
+        for line in result.warnings:
+            print(line, file=sys.stderr, flush=True)  # even with quiet: nobody should miss it
         graded = [s for s in subs if s.problem is None and s.notebook is not None]
         outcome, notes = _autograde_class(run, graded, result) if graded else ({}, {})  # bad files need no nbgrader
         write_outputs(result, subs, outcome, notes, run.course, run.say)

@@ -37,7 +37,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     try:
         grade(args.chapter, args.submissions, args.out, root=args.root, workdir=args.workdir,
-              jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb)
+              jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb, sandbox=not args.no_sandbox)
     except GradingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -79,4 +79,8 @@ def add_subcommands(subparsers) -> None:
     g.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
                    help=f"address-space limit of each kernel in MB (default {DEFAULT_MEMORY_MB}); an "
                    "allocation beyond it raises MemoryError in the student's cell")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run student code without the bubblewrap sandbox (it can then change files and "
+                   "processes of the grader's user; report.txt says so). Without bwrap (macOS) this is "
+                   "what happens anyway, with the same warning")
     g.set_defaults(func=cmd_grade)

@@ -25,12 +25,14 @@ KERNEL_NAME = "induction-course-grader"
 _GRADING_DIR = Path(__file__).resolve().parent  # holds kernel_launcher.py, loaded by path
 
 
-def write_course_config(course: Path, repo_config: Path, timeout: int | None = None) -> None:
+def write_course_config(course: Path, repo_config: Path, timeout: int | None = None, db: Path | None = None) -> None:
     """Write ``course/nbgrader_config.py``: ``repo_config``, redirected to ``course``.
 
     With ``timeout`` (seconds per cell) it is an autograding course as well: the grader's
     kernel (see :data:`KERNEL_NAME`) and an Execute step that survives the kernel's death.
+    ``db`` is the gradebook (default ``course/gradebook.db``).
     """
+    db = db or course / "gradebook.db"
     text = "import sys\n" if timeout is not None else ""
     text += f"""\
 c = get_config()
@@ -42,7 +44,7 @@ c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-c.CourseDirectory.db_url = {"sqlite:///" + str(course / "gradebook.db")!r}
+c.CourseDirectory.db_url = {"sqlite:///" + str(db)!r}
 """
     if timeout is not None:
         text += f"""\
@@ -138,11 +140,17 @@ def base_course(root: Path, chapter: str, base: Path, log: Path) -> Any:
     return nbformat.read(base / "release" / chapter / f"{chapter}.ipynb", as_version=4)
 
 
+def student_gradebook(scourse: Path) -> Path:
+    """Where a student's course keeps its gradebook (``private/`` when it was sandboxed)."""
+    private = scourse / "private" / "gradebook.db"
+    return private if private.exists() else scourse / "gradebook.db"
+
+
 def _student_grades(scourse: Path, chapter: str, sid: str) -> tuple[dict, dict] | None:
     """(grades, comments) by cell name from one student's own gradebook; None if it has no submission."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(f"sqlite:///{scourse / 'gradebook.db'}", COURSE_ID) as sgb:
+    with Gradebook(f"sqlite:///{student_gradebook(scourse)}", COURSE_ID) as sgb:
         try:
             snb = sgb.find_submission_notebook(chapter, chapter, sid)
         except MissingEntry:
@@ -152,8 +160,12 @@ def _student_grades(scourse: Path, chapter: str, sid: str) -> tuple[dict, dict] 
     return grades, comments
 
 
-def merge_gradebooks(course: Path, chapter: str, results: dict[str, tuple[str, Path]]) -> None:
-    """Copy every student's grades and comments into ``course/gradebook.db``, in student order."""
+def merge_gradebooks(course: Path, chapter: str, results: dict[str, tuple[str, Path]],
+                     scores: dict[str, dict[str, float]] | None = None) -> None:
+    """Copy every student's grades and comments into ``course/gradebook.db``, in student order.
+
+    ``scores`` (sid -> grade_id -> points, recomputed by the grader) replace the auto scores
+    of the students' own gradebooks, which a run could have written."""
     import warnings
 
     from nbgrader.api import Gradebook
@@ -169,9 +181,12 @@ def merge_gradebooks(course: Path, chapter: str, results: dict[str, tuple[str, P
             gb.update_or_create_student(sid)
             gb.update_or_create_submission(chapter, sid)
             nb = gb.find_submission_notebook(chapter, chapter, sid)
+            trusted = (scores or {}).get(sid)
             for g in nb.grades:
                 if g.cell.name in grades:
                     g.auto_score, g.manual_score, g.needs_manual_grade = grades[g.cell.name]
+                if trusted is not None and g.cell.name in trusted:
+                    g.auto_score = trusted[g.cell.name]
             for c in nb.comments:
                 if c.cell.name in comments:
                     c.auto_comment = comments[c.cell.name]

@@ -8,11 +8,14 @@ one bad file must not stop the grading of a class.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import shutil
+import stat
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,10 @@ from induction_course.course.grading.notebooks import chapter_grade_ids, grade_i
 
 MAX_FILE_MB = 100  # larger files are not even read
 MAX_SOURCE_MB = 2  # code and text of a notebook (outputs excluded); chapter 1 has ~20 kB
+MAX_ZIP_MB = 2000  # everything a zip may unpack to, checked before writing
+MAX_ZIP_RATIO = 200  # uncompressed / compressed size of one member (a notebook compresses ~10x)
+MAX_NAME = 100  # longer file or student names are shortened, with a stable id
+JUNK = {".DS_Store", "__MACOSX", "__pycache__", ".ipynb_checkpoints", "Thumbs.db"}  # skipped without a word
 
 
 @dataclass
@@ -31,6 +38,7 @@ class Submission:
     problem: str | None = None
     nbgrader_id: str = ""
     ignored: bool = False  # a second submission of a student: reported, not graded, no row
+    notes: list[str] = field(default_factory=list)  # for its report line (skipped files, a shortened name)
 
 
 def _read_notebook(path: Path) -> tuple[Any, str | None]:
@@ -39,12 +47,11 @@ def _read_notebook(path: Path) -> tuple[Any, str | None]:
 
     if path.suffix.lower() != ".ipynb":
         return None, f"{path.name} is not a Jupyter notebook (expected a .ipynb file)"
-    size = path.stat().st_size
-    if size > MAX_FILE_MB * 1_000_000:
-        return None, (f"{path.name} is too large to grade ({size / 1e6:.0f} MB; the limit is {MAX_FILE_MB} MB): "
-                      "clear the outputs (Kernel > Restart & Clear Output) and submit again")
+    raw, why = read_bounded(path, MAX_FILE_MB * 1_000_000)
+    if raw is None:
+        return None, why
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = raw.decode("utf-8")
         data = json.loads(text)
     except UnicodeDecodeError:
         return None, f"{path.name} is not valid JSON (not UTF-8 text): is it really a notebook?"
@@ -65,11 +72,51 @@ def _read_notebook(path: Path) -> tuple[Any, str | None]:
     return nb, None
 
 
+def read_bounded(path: Path, limit: int) -> tuple[bytes | None, str]:
+    """(bytes, "") of a regular file of at most ``limit`` bytes, else (None, why). Never follows a
+    symlink, never blocks on a FIFO, never reads a device or more than ``limit`` + 1 bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        kind = "a symbolic link" if path.is_symlink() else f"unreadable ({err.strerror})"
+        return None, f"{path.name} is {kind}, not a regular file: not read"
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, f"{path.name} is not a regular file (a FIFO, device or socket): not read"
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        return None, (f"{path.name} is too large to grade (over {limit / 1e6:.0f} MB, the limit): "
+                      "clear the outputs (Kernel > Restart & Clear Output) and submit again")
+    return data, ""
+
+
+def metadata_problem(nb: Any) -> str | None:
+    """What is wrong with the types of a notebook's course and nbgrader metadata (None: nothing)."""
+    ic = nb.metadata.get("induction_course")
+    if ic is not None and not (isinstance(ic, dict) and isinstance(ic.get("chapter", ""), str)):
+        return "metadata.induction_course is not an object with a text 'chapter'"
+    types = {"grade_id": str, "grade": bool, "solution": bool, "locked": bool, "task": bool,
+             "points": (int, float), "checksum": str, "schema_version": int}
+    for i, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta is None:
+            continue
+        if not isinstance(meta, dict):
+            return f"cell {i}: its nbgrader metadata is not an object"
+        for key, want in types.items():
+            if key in meta and not isinstance(meta[key], want) or key == "points" and isinstance(meta.get(key), bool):
+                return f"cell {i}: nbgrader {key} has the wrong type ({type(meta[key]).__name__})"
+    return None
+
+
 def load_submission(path: Path, chapter: str, chapter_ids: dict[str, set[str]]) -> tuple[Any, str | None]:
     """(notebook, None) for a good submission, (None, reason) otherwise."""
     nb, problem = _read_notebook(path)
     if nb is None:
         return None, problem
+    problem = metadata_problem(nb)
+    if problem is not None:
+        return None, f"{path.name}: {problem} (was the notebook edited by hand?)"
     declared = (nb.metadata.get("induction_course") or {}).get("chapter")
     ids = grade_ids(nb)
     mine = chapter_ids.get(chapter, set())
@@ -83,67 +130,139 @@ def load_submission(path: Path, chapter: str, chapter_ids: dict[str, set[str]]) 
     return nb, None
 
 
-def safe_extract(zpath: Path, dest: Path) -> list[tuple[str, str]]:
-    """Extract a zip below ``dest`` only (no absolute paths, no ``..``, no ``__MACOSX``).
+def short_name(name: str) -> str:
+    """``name`` if it is short enough, else its start and a stable id (the same name, the same id)."""
+    if len(name) <= MAX_NAME and len(name.encode()) <= MAX_NAME * 2:
+        return name
+    stem, dot, ext = name.rpartition(".") if "." in name[-8:] else (name, "", "")
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"{stem[:60]}~{digest}{dot}{ext}"
 
-    Returns ``(member, error)`` for members that could not be read (a damaged export); an
-    unreadable zip as a whole raises :class:`GradingError`.
+
+def _member_problem(info: zipfile.ZipInfo, parts: list[str], name: str, seen: set[str], total: int) -> str | None:
+    """Why a zip member is skipped (None: it is extracted). Checked before a byte is written."""
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "an absolute path"
+    if ".." in parts or "." in parts:
+        return "a path with '..' or '.'"
+    if any(p.startswith(".") for p in parts):
+        return "a hidden (dot) file"
+    if name.rstrip("/") in seen:
+        return "a duplicate of an earlier member"
+    if info.is_dir():
+        return None
+    if info.file_size > MAX_FILE_MB * 1_000_000:
+        return f"too large ({info.file_size / 1e6:.0f} MB unpacked; the limit is {MAX_FILE_MB} MB)"
+    if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
+        return f"compressed {info.file_size / info.compress_size:.0f}:1 (a zip bomb?)"
+    if total + info.file_size > MAX_ZIP_MB * 1_000_000:
+        return f"over the {MAX_ZIP_MB} MB the whole zip may unpack to"
+    return None
+
+
+def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    """Write one member, never more bytes than its header declared (a header may lie)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    left = info.file_size
+    with zf.open(info) as src, open(target, "xb") as out:
+        while chunk := src.read(min(1 << 20, left + 1)):
+            left -= len(chunk)
+            if left < 0:
+                raise ValueError("more data than its header declared")
+            out.write(chunk)
+
+
+def safe_extract(zpath: Path, dest: Path) -> list[tuple[str, str]]:
+    """Extract a zip below ``dest`` only; returns ``(member, why)`` for every member not extracted.
+
+    Skipped, each with its reason: absolute paths, ``..``, dot-files, duplicates, a file where a
+    folder of the same name is (or the reverse), members too large or too compressed (checked
+    against the headers before writing, and while writing). ``__MACOSX/`` is skipped silently.
+    Over-long names are shortened (:func:`short_name`). An unreadable zip raises :class:`GradingError`.
     """
     import zlib
 
-    damaged: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []
     try:
         zf = zipfile.ZipFile(zpath)
     except (zipfile.BadZipFile, OSError) as err:
         raise GradingError(f"{zpath} is not a readable zip file ({err})") from err
+    seen: set[str] = set()
+    total = 0
     with zf:
         for info in zf.infolist():
             name = info.filename.replace("\\", "/")
             parts = [p for p in name.split("/") if p]
-            if not parts or name.startswith("/") or ".." in parts or parts[0] == "__MACOSX":
+            if not parts or parts[0] == "__MACOSX" or parts[-1] in JUNK:
                 continue
-            target = dest.joinpath(*parts)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
+            why = _member_problem(info, parts, name, seen, total)
+            shown = "/".join(short_name(p) for p in parts)
+            if why is not None:
+                skipped.append((shown, f"skipped: {why}"))
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
+            seen.add(name.rstrip("/"))
+            target = dest.joinpath(*(short_name(p) for p in parts))
             try:
-                with zf.open(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as err:
-                target.unlink(missing_ok=True)
-                damaged.append(("/".join(parts), str(err) or type(err).__name__))
-    return damaged
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                total += info.file_size
+                _copy_member(zf, info, target)
+            except (OSError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+                    ValueError) as err:
+                if target.is_file():
+                    target.unlink()
+                skipped.append((shown, f"could not be extracted ({getattr(err, 'strerror', None) or err or type(err).__name__})"))
+    return skipped
 
 
 def is_hidden(p: Path) -> bool:
     """Files no student handed in on purpose: dot files, macOS and Jupyter droppings."""
-    return p.name.startswith(".") or p.name in {"__MACOSX", "__pycache__", ".ipynb_checkpoints"}
+    return p.name.startswith(".") or p.name in JUNK
+
+
+def _walk_notebooks(entry: Path) -> tuple[list[Path], list[str], list[str]]:
+    """(the notebooks, the other regular files, what was skipped and why) below a student's folder;
+    symlinks are never followed, FIFOs and devices never opened."""
+    found, others, skipped = [], [], []
+    for dirpath, dirnames, filenames in os.walk(entry, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not is_hidden(Path(d)) and not (here / d).is_symlink())
+        for name in sorted(filenames + [d for d in os.listdir(here) if (here / d).is_symlink() and d not in filenames]):
+            p = here / name
+            if is_hidden(p):
+                continue
+            mode = p.lstat().st_mode
+            if not stat.S_ISREG(mode):
+                kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+                skipped.append(f"{p.relative_to(entry)} skipped ({kind})")
+            elif p.suffix.lower() == ".ipynb":
+                found.append(p)
+            else:
+                others.append(p.name)
+    return found, others, skipped
 
 
 def _collect_folder(entry: Path, chapter: str, chapter_ids: dict[str, set[str]]) -> Submission:
     """A student's folder: the one notebook of ``chapter`` in it, searched at any depth."""
     student = entry.name
-    found = sorted(
-        p for p in entry.rglob("*.ipynb")
-        if p.is_file() and not any(is_hidden(q) for q in p.relative_to(entry).parents if str(q) != ".")
-        and not is_hidden(p)
-    )
+    found, others, skipped = _walk_notebooks(entry)
     origin = f"{entry.name}/"
     if not found:
-        others = sorted(p.name for p in entry.rglob("*") if p.is_file() and not is_hidden(p))
         return Submission(student, origin, problem="no notebook (.ipynb) in the folder"
-                          + (f" (found: {', '.join(others[:5])})" if others else " (it is empty)"))
+                          + (f" (found: {', '.join(sorted(others)[:5])})" if others else " (it is empty)"),
+                          notes=skipped)
     candidates = [(p, *load_submission(p, chapter, chapter_ids)) for p in found]
     good = [(p, nb) for p, nb, err in candidates if nb is not None]
     named = [(p, nb) for p, nb in good if p.name == f"{chapter}.ipynb"]
     if len(good) == 1 or len(named) == 1:
         p, nb = good[0] if len(good) == 1 else named[0]
-        return Submission(student, f"{origin}{p.relative_to(entry)}", nb)
+        return Submission(student, f"{origin}{p.relative_to(entry)}", nb, notes=skipped)
     if not good:
-        return Submission(student, origin, problem="; ".join(err for _, _, err in candidates))
+        return Submission(student, origin, problem="; ".join(err for _, _, err in candidates), notes=skipped)
     names = ", ".join(str(p.relative_to(entry)) for p, _ in good)
-    return Submission(student, origin, problem=f"several notebooks of {chapter} ({names}); keep exactly one")
+    return Submission(student, origin, problem=f"several notebooks of {chapter} ({names}); keep exactly one",
+                      notes=skipped)
 
 
 def collect(folder: Path, chapter: str, chapter_ids: dict[str, set[str]]) -> list[Submission]:
@@ -151,13 +270,24 @@ def collect(folder: Path, chapter: str, chapter_ids: dict[str, set[str]]) -> lis
     subs: dict[str, Submission] = {}
     problems: list[Submission] = []
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if is_hidden(entry):
+        if entry.name in JUNK:
             continue
-        if entry.is_dir():
+        if is_hidden(entry):  # a hidden file is no student's submission, but someone may miss it
+            problems.append(Submission(entry.name, entry.name, problem="skipped: a hidden (dot) file or folder",
+                                       ignored=True))
+            continue
+        mode = entry.lstat().st_mode
+        if stat.S_ISDIR(mode):
             sub = _collect_folder(entry, chapter, chapter_ids)
         else:
-            nb, err = load_submission(entry, chapter, chapter_ids)
+            nb, err = load_submission(entry, chapter, chapter_ids)  # refuses symlinks, FIFOs, devices
             sub = Submission(entry.stem if entry.suffix else entry.name, entry.name, nb, err)
+        if re.search(r"[\x00-\x1f\x7f]", sub.student):
+            sub.notes.append("control characters (newlines, tabs) in the name were replaced by _")
+            sub.student = re.sub(r"[\x00-\x1f\x7f]", "_", sub.student)
+        if short_name(sub.student) != sub.student:
+            sub.notes.append(f"name shortened from {len(sub.student)} characters")
+            sub.student = short_name(sub.student)
         student = sub.student
         if student in subs:
             problems.append(Submission(student, sub.origin, problem=f"a second submission for {student} "
@@ -173,7 +303,8 @@ def assign_ids(subs: list[Submission]) -> None:
     """nbgrader student ids: letters, digits, ``_`` and ``-`` only, unique, deterministic."""
     used: set[str] = set()
     for sub in subs:
-        base = re.sub(r"[^A-Za-z0-9_-]", "_", sub.student) or "student"
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", short_name(sub.student)) or "student"
+        base = base if base[0].isalnum() else f"s{base}"  # never an option to nbgrader
         sid, n = base, 1
         while sid.lower() in used:
             n += 1
@@ -191,22 +322,26 @@ def _unzip(zpath: Path, folder: Path) -> tuple[Path, list[tuple[str, str]]]:
     entries = [p for p in folder.iterdir() if not is_hidden(p)]
     if len(entries) == 1 and entries[0].is_dir() and entries[0].name == zpath.stem:
         folder = entries[0]  # the zip of a folder: its content is the class
-        damaged = [(m.split("/", 1)[1], e) for m, e in damaged if "/" in m]
+        prefix = folder.name + "/"
+        damaged = [(m[len(prefix):] if m.startswith(prefix) else m, e) for m, e in damaged]
     return folder, damaged
 
 
 def _add_damaged(subs: list[Submission], damaged: list[tuple[str, str]]) -> None:
-    """A zip member that could not be extracted is its student's submission, unless they have one."""
-    known = {s.student for s in subs}
-    for member, err in damaged:
+    """Every zip member that was not extracted is named on its student's line; a damaged one
+    is its student's submission if they have none; the rest get a line of their own."""
+    by_name = {s.student: s for s in subs if not s.ignored}
+    for member, why in damaged:
         first = member.split("/", 1)[0]
         student = first if "/" in member else Path(first).stem
-        problem = f"{member} could not be extracted from the zip ({err})"
-        if student in known:
-            subs.append(Submission(student, member, problem=problem + "; ignored", ignored=True))
+        line = f"zip member {member} {why}"
+        if student in by_name and not student.startswith("."):
+            by_name[student].notes.append(line)
+        elif why.startswith("could not be extracted") and student not in ("", ".", ".."):
+            by_name[student] = Submission(student, member, problem=line)
+            subs.append(by_name[student])
         else:
-            known.add(student)
-            subs.append(Submission(student, member, problem=problem))
+            subs.append(Submission(member, member, problem=line, ignored=True))
 
 
 def read_submissions(submissions: Path, work: Path, chapter: str, root: Path) -> list[Submission]:

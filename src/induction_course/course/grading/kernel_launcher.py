@@ -13,7 +13,12 @@
 - asks Linux to kill the kernel when its parent (the ``nbgrader autograde`` process) dies
   (``PR_SET_PDEATHSIG``), so that killing a runaway autograde leaves no kernel behind
   (jupyter_client starts kernels in their own session, out of reach of a process-group kill);
-- writes its pid to ``--pidfile`` so the grader can kill it explicitly as well.
+- writes its pid to ``--pidfile`` so the grader can kill it explicitly as well;
+- with ``--reap`` (inside the kernel sandbox, a pid namespace of its own) it stays as the
+  kernel's parent instead of ``exec``-ing it: when the kernel ends it counts the processes
+  still alive in the namespace (setsid, double forks), says so on stderr (nbgrader's log, where
+  the grader reads it) and kills them. The kernel's stdout/stderr go to /dev/null there, so that
+  student code cannot write into the grader's log (its output reaches the notebook anyway).
 
 It only uses the standard library, so it starts in milliseconds and never imports the package.
 
@@ -52,12 +57,40 @@ def _die_with_parent() -> None:
         pass
 
 
+def _reap(rest: list[str]) -> None:
+    """Run the kernel as a child; when it ends, kill and count what it left behind."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are messages to the kernel here
+    child = os.fork()
+    if child == 0:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _die_with_parent()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", *rest])
+    _, status = os.waitpid(child, 0)
+    me = os.getpid()
+    left = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+    with open("/proc/1/comm") as fh:
+        in_sandbox = fh.read().strip() == "bwrap"  # kill(-1) outside a pid namespace would hit the machine
+    if left and in_sandbox:
+        sys.stderr.write(f"kernel_launcher: {len(left)} background process(es) still running when the kernel ended; killed\n")
+        sys.stderr.flush()
+        os.kill(-1, signal.SIGKILL)  # in a pid namespace: everything but init and this process
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
 def main(argv: list[str]) -> None:
     memory_mb = cpu_s = 0
     pidfile = None
+    reap = False
     i = 0
     while i < len(argv) and argv[i] != "--":
-        key, val = argv[i], argv[i + 1]
+        key = argv[i]
+        if key == "--reap":
+            reap, i = True, i + 1
+            continue
+        val = argv[i + 1]
         if key == "--memory-mb":
             memory_mb = int(val)
         elif key == "--cpu-s":
@@ -69,15 +102,18 @@ def main(argv: list[str]) -> None:
         i += 2
     rest = argv[i + 1:]
     if not rest:
-        raise SystemExit("usage: kernel_launcher.py [--memory-mb N] [--cpu-s N] [--pidfile F] -- CONNECTION_FILE")
+        raise SystemExit("usage: kernel_launcher.py [--reap] [--memory-mb N] [--cpu-s N] [--pidfile F] -- CONNECTION_FILE")
     if memory_mb > 0:
         _set_limit(resource.RLIMIT_AS, memory_mb * 1024 * 1024)
     if cpu_s > 0:
         _set_limit(resource.RLIMIT_CPU, cpu_s)
     _set_limit(resource.RLIMIT_CORE, 0)
+    parent = os.getppid()  # 1 is a legitimate parent inside a pid namespace: compare, not test for 1
     _die_with_parent()
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    if os.getppid() != parent:  # the parent died before prctl took effect
         raise SystemExit(1)
+    if reap:
+        _reap(rest)
     if pidfile:
         with open(pidfile, "w") as fh:
             fh.write(str(os.getpid()))

@@ -129,7 +129,7 @@ def grade_ids(nb_json: Any) -> set[str]:
     ids = set()
     for cell in nb_json.get("cells", []):
         meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
-        if isinstance(meta, dict) and meta.get("grade_id"):
+        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str) and meta["grade_id"]:
             ids.add(meta["grade_id"])
     return ids
 

@@ -24,6 +24,7 @@ class GradeResult:
     rows: list[dict] = field(default_factory=list)  # student, per-exercise points, total, max
     problems: list[str] = field(default_factory=list)
     out: Path | None = None
+    warnings: list[str] = field(default_factory=list)  # the top of report.txt (e.g. no sandbox)
 
     @property
     def max_points(self) -> float:
@@ -44,6 +45,13 @@ def feedback_html(student: str, chapter: str, message: str, max_points: float) -
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+def csv_cell(text: str) -> str:
+    """A text cell that a spreadsheet shows as text: no formula (``=``, ``+``, ``-``, ``@``, tab,
+    carriage return first get a ``'``), no line breaks."""
+    text = text.replace("\r", " ").replace("\n", " ")
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t") else text
 
 
 def _zero(result: GradeResult, s: Submission, extra: list[str], fb_dir: Path, say: Callable[[str], None]) -> dict:
@@ -82,12 +90,12 @@ def student_row(result: GradeResult, s: Submission, outcome: dict | None, notes:
     reports becomes the submission's problem.
     """
     if s.ignored:
-        result.problems.append(f"{s.student}: {s.problem}")
+        result.problems.append(f"{s.student}: {'; '.join([s.problem or '', *s.notes])}")
         say(f"  {s.student}: {s.problem}")
         return None
     if s.problem is None and outcome is not None and outcome["problem"] is not None:
         s.problem = outcome["problem"]
-    extra = notes + (outcome["notes"] if outcome else [])
+    extra = s.notes + notes + (outcome["notes"] if outcome else [])
     if outcome is not None and s.problem is None and outcome["scores"] is not None:
         per = _graded(result, s, outcome["scores"], extra, course, fb_dir, say)
     else:
@@ -104,7 +112,7 @@ def write_grades_csv(path: Path, result: GradeResult) -> None:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(header)
         for row in result.rows:
-            w.writerow([row["student"], *[_fmt(row[h]) for h in header[1:]]])
+            w.writerow([csv_cell(row["student"]), *[_fmt(row[h]) for h in header[1:]]])
 
 
 def write_outputs(result: GradeResult, subs: list[Submission], outcome: dict[str, dict],
@@ -121,7 +129,8 @@ def write_outputs(result: GradeResult, subs: list[Submission], outcome: dict[str
             for s in subs]
     result.rows = [r for r in rows if r is not None]
     write_grades_csv(out / "grades.csv", result)
-    report = [f"{result.chapter}: {len(result.rows)} student(s), max {result.max_points:g} points", *result.problems]
+    report = [f"{result.chapter}: {len(result.rows)} student(s), max {result.max_points:g} points",
+              *result.warnings, *result.problems]
     (out / "report.txt").write_text("\n".join(report) + "\n", encoding="utf-8")
     say(f"Wrote {out / 'grades.csv'}, {out / 'report.txt'} and {len(list(fb_dir.glob('*.html')))} "
         f"feedback file(s) in {fb_dir}")

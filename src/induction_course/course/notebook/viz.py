@@ -19,19 +19,63 @@ import torch
 
 from induction_course.model import hook_name
 
-__all__ = ["token_labels", "attention_view", "head_explorer"]
+__all__ = ["token_labels", "readable", "token_bytes", "attention_view", "head_explorer", "explorer_figure"]
+
+
+_BYTE_DECODER: dict[str, int] | None = None
+
+
+def _byte_decoder() -> dict[str, int]:
+    """The inverse of GPT-2's byte-level alphabet (each byte 0-255 is one printable character)."""
+    global _BYTE_DECODER
+    if _BYTE_DECODER is None:
+        printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+        chars, extra = {}, 0
+        for b in range(256):
+            if b in printable:
+                chars[chr(b)] = b
+            else:
+                chars[chr(256 + extra)] = b
+                extra += 1
+        _BYTE_DECODER = chars
+    return _BYTE_DECODER
+
+
+def readable(raw: bytes) -> str:
+    """A token's bytes as a label: valid UTF-8 as text; a byte that is not (part of a character
+    split across tokens) as ``\\xe2``, the way ``repr`` writes it; control characters escaped
+    (``\\n``, ``\\t``); a token of spaces only as ``␣``. Never the replacement character "�"."""
+    text = raw.decode("utf-8", errors="backslashreplace")
+    out = "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+    if out and out.strip(" ") == "":
+        out = "␣" * len(out)
+    return out.replace("\ufffd", "\\ufffd")
+
+
+def token_bytes(token_id: int, tokenizer) -> bytes:
+    """The raw bytes of one token of a byte-level BPE tokenizer (its vocabulary string mapped back)."""
+    piece = tokenizer.id_to_token(int(token_id))
+    if piece is None:
+        return b""
+    dec = _byte_decoder()
+    if all(ch in dec for ch in piece):
+        return bytes(dec[ch] for ch in piece)
+    return tokenizer.decode([int(token_id)]).encode("utf-8")
 
 
 def token_labels(tokens: torch.Tensor, tokenizer=None, bos: int | None = None) -> list[str]:
-    """Readable strings for a 1-D tensor of token ids (BOS shown as ``<bos>``)."""
+    """One readable label per token id of a 1-D tensor: BOS as ``<bos>``, every other token
+    through :func:`readable` (bytes that are partial UTF-8 shown as ``\\xe2``, never "�")."""
     from induction_course.data import bos_id, load_tokenizer
 
     tok = tokenizer or load_tokenizer()
     bos = bos_id(tok) if bos is None else bos
     out = []
-    for i, t in enumerate(tokens.tolist()):
-        s = "<bos>" if t == bos else tok.decode([t]).replace("\n", "\\n") or tok.id_to_token(t)
-        out.append(s)
+    for t in tokens.tolist():
+        if t == bos:
+            out.append("<bos>")
+            continue
+        out.append(readable(token_bytes(t, tok)) or f"<{t}>")
     return out
 
 
@@ -68,7 +112,43 @@ def attention_view(pattern: torch.Tensor, labels: Sequence[str], head_names: Seq
     )
     # local_src, not _repr_html_(): the latter picks the CDN version whenever google.com answers
     n_heads, n_pos = pattern.shape[0], pattern.shape[-1]
-    return InlineHTML(rendered.local_src, f"<attention patterns: {n_heads} heads, {n_pos} tokens>")
+    html = label_every_tick(rendered.local_src, small_font=n_pos > 40)
+    return InlineHTML(html, f"<attention patterns: {n_heads} heads, {n_pos} tokens>")
+
+
+# chart.js defaults inside circuitsvis's inline bundle: by default it drops every other axis
+# label once they crowd (autoSkip), so half the tokens of a 51-token prompt go unlabelled.
+_AUTOSKIP = ("display:!0,autoSkip:!0", "display:!0,autoSkip:!1")
+_FONT = ('size:12,style:"normal"', 'size:9,style:"normal"')
+
+
+def label_every_tick(html: str, small_font: bool = False) -> str:
+    """circuitsvis HTML whose charts label every tick (chart.js ``autoSkip`` off), in a 9 px
+    font when ``small_font``. Unchanged if the bundle does not hold the expected defaults."""
+    if html.count(_AUTOSKIP[0]) == 1:
+        html = html.replace(*_AUTOSKIP)
+    if small_font and html.count(_FONT[0]) == 1:
+        html = html.replace(*_FONT)
+    return html
+
+
+def explorer_figure(pattern: torch.Tensor, labels: Sequence[str], title: str):
+    """One head's pattern ``[q, k]`` as a heatmap with *every* token labelled on both axes
+    (the figure grows with the prompt and the font shrinks, so 64 tokens stay readable)."""
+    import matplotlib.pyplot as plt
+
+    n = len(labels)
+    side = max(6.0, 0.17 * n + 1.5)
+    font = 7 if n <= 40 else 6
+    fig, ax = plt.subplots(figsize=(side, side * 0.9))
+    ax.imshow(pattern.detach().float().cpu(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), list(labels), rotation=90, fontsize=font, family="monospace")
+    ax.set_yticks(range(n), [f"{lab} {i}" for i, lab in enumerate(labels)], fontsize=font, family="monospace")
+    ax.set_xlabel("key")
+    ax.set_ylabel("query (token, position)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
 
 
 def _patterns(model, tokens: torch.Tensor) -> list[torch.Tensor]:
@@ -99,16 +179,8 @@ def head_explorer(model, prompts: dict[str, torch.Tensor], tokenizer=None):
     def draw(*_):
         out.clear_output(wait=True)
         with out:
-            p = patterns[prompt.value][layer.value][head.value]
-            lab = labels[prompt.value]
-            fig, ax = plt.subplots(figsize=(6, 5))
-            ax.imshow(p, cmap="Blues", vmin=0, vmax=1)
-            if len(lab) <= 40:
-                ax.set_xticks(range(len(lab)), lab, rotation=90, fontsize=7)
-                ax.set_yticks(range(len(lab)), lab, fontsize=7)
-            ax.set_xlabel("key")
-            ax.set_ylabel("query")
-            ax.set_title(f"{prompt.value}: head {layer.value}.{head.value}")
+            fig = explorer_figure(patterns[prompt.value][layer.value][head.value], labels[prompt.value],
+                                  f"{prompt.value}: head {layer.value}.{head.value}")
             plt.show()
             plt.close(fig)
 

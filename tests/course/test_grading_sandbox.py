@@ -1,0 +1,413 @@
+"""A hostile submission touches nothing but its own grade (issue 12).
+
+One class of chapter 1 is graded once (``--jobs 2``, short limits) from a copy of the course
+repository (``solutions/``, ``graders/``: nobody else edits the copy while it is graded). Each
+attacker is a copy of the reference solution (or of the release) with an attack prepended to
+one solution cell; the attacks know every real path (the repository, the package, the
+submissions, the output and work folders) because the test bakes them in:
+
+=========== ===================================================================================
+student     attack
+=========== ===================================================================================
+alice       none: the reference solution (25, as graded alone)
+-bob        none: the reference, a name that looks like an option (nbgrader --student=-bob)
+saboteur    appends to the repository's solutions/graders, the package, a classmate's submission,
+            the output and work folders (another student's course); reads the hidden tests
+            (its gradebook, nbgrader's /proc) and the solutions; prints what it got
+forger      a blank release whose background process rewrites its own gradebook.db to full marks
+killer      kills every process it can see whose command line mentions the grader
+spawner     setsid + double-forked ``sleep``; a listener on 127.0.0.1; connects to the host
+hog         two forked processes that touch 2.5 GB each (memory limit 3 GB per process)
+filler      writes until its scratch disk is full
+=========== ===================================================================================
+
+plus files that never reach a kernel: a symlink to /dev/zero, a symlink to the solution, a FIFO,
+a name with a newline, a ``=2+3`` name with a grade_id given as a list, ``metadata.induction_course``
+as a string, a 250-character name, and a student folder with a symlink, a FIFO and a dot-file.
+Hostile zips are checked on intake alone (no kernel).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sys
+import warnings
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import CH1, ROOT, tree_hashes
+
+pytestmark = pytest.mark.slow
+
+SOLUTION = ROOT / "solutions" / CH1 / f"{CH1}.ipynb"
+RELEASE = ROOT / "chapters" / CH1 / f"{CH1}.ipynb"
+TIMEOUT, MEMORY_MB, DISK_MB = 20, 3072, 64
+MARK = "PWNED-by-issue-12"
+ORPHAN = "induction-orphan-marker"
+PACKAGE = Path(__import__("induction_course").__file__).resolve().parent
+LONG = "x" * 240
+
+
+def _cell(nb, gid):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
+def _attacker(folder: Path, name: str, base: Path, code: str) -> None:
+    nb = nbformat.read(base, as_version=4)
+    _cell(nb, "ch1_embed_code").source = code + "\n" + _cell(nb, "ch1_embed_code").source
+    nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+def _attacks(p: dict) -> dict[str, tuple[Path, str]]:
+    """student -> (base notebook, attack code); ``p`` holds the real paths to attack."""
+    saboteur = f'''
+import glob, os
+errors, got = [], []
+targets = [{p["root"] + "/graders/nbgrader_config.py"!r}, {p["root"] + "/solutions/" + CH1 + "/" + CH1 + ".py"!r},
+           {str(PACKAGE / "__init__.py")!r}, {str(PACKAGE / "course/grading/autograde.py")!r},
+           {p["subs"] + "/alice.ipynb"!r}, {p["out"] + "/grades.csv"!r},
+           {p["work"] + "/students/alice/private/gradebook.db"!r}, {p["work"] + "/course/gradebook.db"!r}]
+for t in targets:
+    try:
+        with open(t, "a") as fh:
+            fh.write("\\n# {MARK}\\n")
+    except OSError as err:
+        errors.append(err)
+secrets = ["../../../private/gradebook.db", {p["root"] + "/solutions/" + CH1 + "/" + CH1 + ".py"!r},
+           *glob.glob("/proc/*/root" + os.getcwd() + "/../../../private/gradebook.db"),
+           *glob.glob("/proc/*/cwd/../../../private/gradebook.db"), *glob.glob("/proc/*/cwd/private/gradebook.db")]
+for s in secrets:
+    try:
+        with open(s, "rb") as fh:
+            got.append("LEAK:" + s + ":" + fh.read().decode("latin-1"))
+    except OSError as err:
+        errors.append(err)
+print("\\n".join(got) or "nothing read")
+raise OSError("; ".join(map(str, errors)))
+'''
+    forger = f'''
+import subprocess, sys
+code = """
+import glob, os, sqlite3, time
+for _ in range(1200):
+    for db in glob.glob("/proc/*/cwd/../../../private/gradebook.db") + ["../../../private/gradebook.db"]:
+        try:
+            con = sqlite3.connect(db)
+            con.execute("UPDATE grade SET auto_score = (SELECT points FROM grade_cells WHERE grade_cells.id = grade.cell_id)")
+            con.commit()
+        except Exception:
+            pass
+    time.sleep(0.5)
+"""
+subprocess.Popen([sys.executable, "-c", code, "{ORPHAN}"], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+'''
+    killer = '''
+import os, signal
+for pid in [d for d in os.listdir("/proc") if d.isdigit() and int(d) != os.getpid()]:
+    try:
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        continue
+    if any(w in cmd for w in (b"nbgrader", b"pytest", b"induction", b"bwrap")):
+        os.kill(int(pid), signal.SIGKILL)
+'''
+    spawner = f'''
+import os, socket, subprocess, sys
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv("/bin/sleep", ["sleep", "600", "{ORPHAN}"])
+    os._exit(0)
+os.wait()
+subprocess.Popen([sys.executable, "-c", "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', 48123)); "
+                  "s.listen(); time.sleep(600)", "{ORPHAN}"], start_new_session=True)
+socket.create_connection(("127.0.0.1", {p["port"]}), timeout=5)
+'''
+    hog = '''
+import subprocess, sys
+code = "import time; b = b'x' * 2_500_000_000; time.sleep(10)"
+procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]
+print([q.wait() for q in procs])
+'''
+    filler = '''
+import os
+with open("/tmp/fill", "wb") as fh:
+    for _ in range(100_000):
+        fh.write(b"x" * (1 << 20))
+'''
+    return {"saboteur": (SOLUTION, saboteur), "forger": (RELEASE, forger), "killer": (SOLUTION, killer),
+            "spawner": (SOLUTION, spawner), "hog": (SOLUTION, hog), "filler": (SOLUTION, filler)}
+
+
+def _bad_files(folder: Path, root: Path) -> None:
+    (folder / "zed.ipynb").symlink_to("/dev/zero")
+    (folder / "sol.ipynb").symlink_to(root / "solutions" / CH1 / f"{CH1}.ipynb")
+    os.mkfifo(folder / "fifo.ipynb")
+    (folder / "new\nline.ipynb").write_text('{"cells": [')
+    nb = nbformat.read(SOLUTION, as_version=4)
+    _cell(nb, "ch1_embed").metadata["nbgrader"]["grade_id"] = ["ch1_embed"]
+    (folder / "=2+3.ipynb").write_text(json.dumps(nb))
+    nb = nbformat.read(SOLUTION, as_version=4)
+    nb.metadata["induction_course"] = "01_build_transformer"
+    (folder / "metastr.ipynb").write_text(json.dumps(nb))
+    (folder / f"{LONG}.ipynb").write_text('{"cells": [')
+    dana = folder / "dana"
+    dana.mkdir()
+    (dana / "link.ipynb").symlink_to(root / "solutions" / CH1 / f"{CH1}.ipynb")
+    os.mkfifo(dana / "pipe.ipynb")
+    (dana / ".secret.ipynb").write_text("{}")
+    (dana / "answers.ipynb").write_text('{"cells": [')
+
+
+def _live(marker: str) -> list[str]:
+    """Command lines of the processes on this machine that mention ``marker``."""
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) != os.getpid():
+            try:
+                cmd = Path(f"/proc/{d}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if marker in cmd:
+                found.append(f"{d}: {cmd}")
+    return found
+
+
+def _run_uids() -> list[str]:
+    """Processes that run as a sandbox uid (UID_BASE and up)."""
+    from induction_course.course.grading.sandbox import UID_BASE
+
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                uid = os.stat(f"/proc/{d}").st_uid
+            except OSError:
+                continue
+            if UID_BASE <= uid < UID_BASE + 10_000:
+                found.append(d)
+    return found
+
+
+def _package_hashes() -> dict[str, str]:
+    files = [PACKAGE / "__init__.py", *sorted((PACKAGE / "course" / "grading").glob("*.py"))]
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    from induction_course.course.grading import grade
+    from induction_course.course.grading.autograde import _plan
+
+    base = tmp_path_factory.mktemp("sandbox")
+    root = base / "repo"
+    for d in ("solutions", "graders", "chapters"):
+        shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    subs, out, work = base / "class", base / "out", base / "work"
+    subs.mkdir()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    paths = {"root": str(root), "subs": str(subs), "out": str(out), "work": str(work),
+             "port": listener.getsockname()[1]}
+    shutil.copyfile(SOLUTION, subs / "alice.ipynb")
+    shutil.copyfile(SOLUTION, subs / "-bob.ipynb")
+    for name, (nb_base, code) in _attacks(paths).items():
+        _attacker(subs, name, nb_base, code)
+    _bad_files(subs, root)
+    plan = _plan(True, root, work, out, subs)
+    if not plan.enabled:
+        pytest.skip(f"no sandbox on this machine: {plan.why_not}")
+    before = {"repo": tree_hashes(root), "subs": tree_hashes(subs), "package": _package_hashes()}
+    res = grade(CH1, subs, out, root=root, workdir=work, quiet=True, jobs=2, timeout=TIMEOUT,
+                memory_mb=MEMORY_MB, disk_mb=DISK_MB)
+    try:
+        conn = listener.accept()
+        conn[0].close()
+        reached = True
+    except BlockingIOError:
+        reached = False
+    listener.close()
+    with open(out / "grades.csv", newline="") as fh:
+        rows = {r["student"]: r for r in csv.DictReader(fh)}
+    return {"res": res, "rows": rows, "report": (out / "report.txt").read_text().splitlines(), "plan": plan,
+            "before": before, "after": {"repo": tree_hashes(root), "subs": tree_hashes(subs),
+                                        "package": _package_hashes()},
+            "reached": reached, "work": work, "out": out, "root": root, "subs": subs}
+
+
+def _line(attacked, student):
+    lines = [ln for ln in attacked["report"] if ln.startswith(f"{student}:")]
+    assert len(lines) == 1, (student, attacked["report"])
+    return lines[0]
+
+
+def test_graded_to_the_end_with_a_row_or_line_for_everyone(attacked):
+    rows = attacked["rows"]
+    graded = {"alice", "'-bob", "saboteur", "forger", "killer", "spawner", "hog", "filler"}
+    assert graded <= set(rows), sorted(rows)
+    for name in ("zed", "sol", "fifo", "new_line", "'=2+3", "metastr", "dana"):
+        assert name in rows, (name, sorted(rows))
+    assert any(r.startswith("x" * 60 + "~") for r in rows)
+
+
+def test_good_students_get_what_they_get_alone(attacked):
+    """The reference scores every exercise's maximum when graded alone (test_grading_robust
+    checks that against a real solo run); in this class too."""
+    from induction_course.course.grading.notebooks import grade_cells, source_notebook
+
+    full = {gid: f"{pts:g}" for gid, pts in grade_cells(source_notebook(ROOT, CH1))}
+    for who in ("alice", "'-bob"):
+        row = attacked["rows"][who]
+        assert {g: row[g] for g in full} == full, who
+    assert not [ln for ln in attacked["report"] if ln.startswith(("alice:", "-bob:"))]
+
+
+def test_no_file_outside_the_output_changed(attacked):
+    assert attacked["before"] == attacked["after"]
+    for p in [*attacked["root"].rglob("*"), *attacked["subs"].rglob("*"), *PACKAGE.rglob("*.py")]:
+        if p.is_file() and not p.is_symlink():
+            assert MARK.encode() not in p.read_bytes(), p
+    assert MARK not in (attacked["out"] / "grades.csv").read_text()
+
+
+def test_nothing_started_by_grading_is_alive(attacked):
+    assert _live(ORPHAN) == []
+    assert _live(str(attacked["work"])) == []
+    assert _run_uids() == []
+
+
+def test_the_network_is_not_reachable(attacked):
+    assert attacked["reached"] is False
+    assert "tried to use the network" in _line(attacked, "spawner")
+
+
+def test_background_processes_are_named_and_killed(attacked):
+    assert "background process" in _line(attacked, "spawner")
+    line = _line(attacked, "forger")
+    assert "background process" in line and "0 / 25" in line
+    assert float(attacked["rows"]["forger"]["total"]) == 0
+
+
+def test_saboteur_wrote_and_read_nothing(attacked):
+    line = _line(attacked, "saboteur")
+    assert "read-only file system" in line and "hidden by the sandbox" in line
+    nb = nbformat.read(attacked["work"] / "course" / "autograded" / "saboteur" / CH1 / f"{CH1}.ipynb", as_version=4)
+    out = json.dumps(_cell(nb, "ch1_embed_code").outputs)
+    assert "nothing read" in out and "LEAK:" not in out
+    assert "BEGIN HIDDEN TESTS" not in out and "BEGIN SOLUTION" not in out
+
+
+def test_killer_only_killed_itself(attacked):
+    assert "kernel died" in _line(attacked, "killer")
+
+
+def test_memory_and_disk_limits(attacked):
+    if attacked["plan"].cgroup:
+        assert "memory limit" in _line(attacked, "hog")
+    assert "filled its scratch disk" in _line(attacked, "filler")
+
+
+@pytest.mark.parametrize("student,phrase", [
+    ("zed", "symbolic link"), ("sol", "symbolic link"), ("fifo", "not a regular file"),
+    ("new_line", "control characters"), ("=2+3", "grade_id has the wrong type"),
+    ("metastr", "metadata.induction_course"), ("dana", "link.ipynb skipped (a symbolic link)"),
+    ("dana", "pipe.ipynb skipped (not a regular file)"), ("x" * 60 + "~", "name shortened"),
+])
+def test_bad_entries_cost_their_student_only(attacked, student, phrase):
+    line = _line(attacked, student)
+    assert "0 / 25" in line and phrase in line, line
+
+
+def test_csv_cells_cannot_be_formulas(attacked):
+    text = (attacked["out"] / "grades.csv").read_text()
+    for line in text.splitlines()[1:]:
+        assert line[0] not in "=+-@", line
+
+
+def test_report_names_the_sandbox(attacked):
+    assert not [ln for ln in attacked["report"] if "NOT SANDBOXED" in ln]
+
+
+# ------------------------------------------------------------------ hostile zips (intake only)
+def test_hostile_zip_members_are_skipped_and_named(tmp_path):
+    from induction_course.course.grading import intake
+
+    z = tmp_path / "evil.zip"
+    release = RELEASE.read_bytes()
+    with warnings.catch_warnings(), zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        warnings.simplefilter("ignore")  # the duplicate name is the point
+        zf.writestr("../escape.ipynb", release)
+        zf.writestr("/abs.ipynb", release)
+        zf.writestr("alice/../bob.ipynb", release)
+        zf.writestr("alice/.hidden.ipynb", release)
+        zf.writestr("alice/alice.ipynb", release)
+        zf.writestr("alice/alice.ipynb", b"{}")  # a duplicate: the first one is kept
+        zf.writestr("carol", b"a file")
+        zf.writestr("carol/carol.ipynb", release)  # a file and a folder of the same name
+        zf.writestr(f"{'y' * 300}.ipynb", release)
+        zf.writestr("bomb.ipynb", b"\0" * 50_000_000)
+    (tmp_path / "work").mkdir()
+    subs = intake.read_submissions(z, tmp_path / "work", CH1, ROOT)
+    assert not (tmp_path / "escape.ipynb").exists() and not Path("/abs.ipynb").exists()
+    by = {}
+    for s in subs:
+        by.setdefault(s.student, []).append(s)
+    text = "\n".join(f"{s.student}: {s.problem} {s.notes}" for s in subs)
+    for phrase in ("../escape.ipynb skipped: a path with '..'", "abs.ipynb skipped: an absolute path",
+                   "alice/../bob.ipynb skipped", "alice/.hidden.ipynb skipped: a hidden (dot) file",
+                   "alice/alice.ipynb skipped: a duplicate", "carol/carol.ipynb could not be extracted",
+                   "bomb.ipynb skipped: compressed"):
+        assert phrase in text, (phrase, text)
+    assert by["alice"][0].problem is None  # the first copy is graded
+    assert any(name.startswith("y" * 60 + "~") for name in by)
+    assert sum(p.stat().st_size for p in (tmp_path / "work" / "unzipped").rglob("*") if p.is_file()) < 5_000_000
+
+
+def test_a_fifo_or_device_is_never_read(tmp_path):
+    from induction_course.course.grading import intake
+
+    os.mkfifo(tmp_path / "a.ipynb")
+    (tmp_path / "b.ipynb").symlink_to("/dev/zero")
+    nb, why = intake.load_submission(tmp_path / "a.ipynb", CH1, {})
+    assert nb is None and "not a regular file" in why
+    nb, why = intake.load_submission(tmp_path / "b.ipynb", CH1, {})
+    assert nb is None and "symbolic link" in why
+
+
+def test_csv_cell_escaping():
+    from induction_course.course.grading.outputs import csv_cell
+
+    assert [csv_cell(x) for x in ("=2+3", "+a", "-alice", "@x", "bob", "a\nb")] == \
+        ["'=2+3", "'+a", "'-alice", "'@x", "bob", "a b"]
+
+
+def test_no_sandbox_is_a_loud_warning():
+    from induction_course.course.grading.sandbox import plan_sandbox
+
+    plan = plan_sandbox(False, [], [])
+    assert not plan.enabled and "NOT SANDBOXED" in plan.warnings()[0] and "--no-sandbox" in plan.warnings()[0]
+
+
+def test_a_rewritten_gradebook_is_flagged():
+    from induction_course.course.grading.scores import mismatch_note
+
+    assert mismatch_note({"a": 0.0, "b": 1.0}, {"a": 0.0, "b": 1.0}) is None
+    note = mismatch_note({"a": 0.0, "b": 1.0}, {"a": 5.0, "b": 1.0})
+    assert "GRADEBOOK MISMATCH" in note and "said 6" in note and "give 1" in note and "on a" in note
+
+
+def test_kernel_launcher_accepts_pid_1_as_parent():
+    """Inside a pid namespace the kernel's parent may be pid 1: that is no reason to exit."""
+    text = (PACKAGE / "course" / "grading" / "kernel_launcher.py").read_text()
+    assert "os.getppid() == 1" not in text and "os.getppid() != parent" in text

@@ -1,0 +1,196 @@
+"""A mistake that is in no catalogue still gets a message that names what is wrong.
+
+Every entry below is a wrong answer that ``graders/wrong_answers/`` does *not* list (the test
+checks that it answers differently from every catalogued mistake of its exercise). Its visible
+check must fail with a :class:`CheckFailed` that
+
+- is not the generic "right shape but wrong values: the largest difference is at index ..."
+  (``core.ValuesDiffer``), and
+- contains ``names``: the property that the check found broken (rows sum to 1, the future, a
+  hand-made case, which layer / head / sequence differs ...).
+
+To add a chapter: list its mistakes in :data:`MISTAKES` under its id (``Mistake(exercise, fn,
+names)``); the tests pick them up. Chapters without entries are skipped with a reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+import torch
+
+from chapter_harness import CHAPTERS
+from induction_course import functional as F
+from induction_course.course.checks.core import CheckFailed, ValuesDiffer
+from induction_course.model import hook_name
+
+
+@dataclass(frozen=True)
+class Mistake:
+    exercise: str  # the function's name, as in the chapter's EXERCISES
+    fn: Callable
+    names: str  # a substring the message must contain: the property that fails
+
+    def __str__(self) -> str:
+        return f"{self.exercise}-{self.fn.__name__}"
+
+
+# ------------------------------------------------------------------------------ chapter 1
+def pattern_mask_off_by_one_the_other_way(scores):
+    """triu(diagonal=2): the key right after the query stays visible."""
+    n = scores.shape[-1]
+    return scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(2), float("-inf")).softmax(-1)
+
+
+def pattern_with_temperature(scores):
+    return F.attention_pattern(2 * scores)
+
+
+def scores_keys_from_W_Q(x, W_Q, b_Q, W_K, b_K):
+    q, k = x @ W_Q + b_Q, x @ W_Q + b_Q
+    return q @ k.transpose(-1, -2) / math.sqrt(W_Q.shape[-1])
+
+
+def scores_einsum_mixes_the_batch(x, W_Q, b_Q, W_K, b_K):
+    q, k = x @ W_Q + b_Q, x @ W_K + b_K
+    return torch.einsum("bqd,ckd->bqk", q, k) / math.sqrt(W_Q.shape[-1])
+
+
+def forward_every_layer_reads_the_embeddings(tokens, model):
+    x0 = F.embed(tokens, model.W_E) + F.pos_embed(tokens, model.W_pos)
+    resid, patterns = x0, []
+    for l in range(model.cfg.n_layers):
+        out, p = F.attention_layer(x0, model.W_Q[l], model.b_Q[l], model.W_K[l], model.b_K[l],
+                                   model.W_V[l], model.b_V[l], model.W_O[l], model.b_O[l])
+        resid, patterns = resid + out, patterns + [p]
+    return F.unembed(resid, model.W_U, model.b_U), patterns
+
+
+def layer_loop_misses_the_last_head(x, W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O):
+    out, pats = b_O.expand(x.shape[0], x.shape[1], -1).clone(), []
+    for h in range(W_Q.shape[0]):
+        p = F.attention_pattern(F.head_attn_scores(x, W_Q[h], b_Q[h], W_K[h], b_K[h]))
+        pats.append(p)
+        if h < W_Q.shape[0] - 1:
+            out = out + F.head_output(p, x, W_V[h], b_V[h], W_O[h])
+    return out, torch.stack(pats, 1)
+
+
+def embed_reversed_positions(tokens, W_E):
+    return W_E[tokens.flip(-1)]
+
+
+def unembed_doubled(resid, W_U, b_U):
+    return 2 * (resid @ W_U + b_U)
+
+
+# ------------------------------------------------------------------------------ chapter 3
+def previous_token_sum_not_mean(pattern):
+    return pattern.diagonal(offset=-1, dim1=-2, dim2=-1).sum(-1).mean(0)
+
+
+def first_token_key_one(pattern):
+    return pattern[..., 1:, 1].mean(dim=(0, 2))
+
+
+def current_token_sums_the_batch(pattern):
+    return pattern.diagonal(dim1=-2, dim2=-1)[..., 1:].mean(-1).sum(0)
+
+
+def induction_divides_by_targets(pattern, tokens):
+    n = tokens.shape[1]
+    prev = torch.full_like(tokens, -1)
+    prev[:, 1:] = tokens[:, :-1]
+    k, q = torch.arange(n)[None, :], torch.arange(n)[:, None]
+    mask = (prev[:, None, :] == tokens[:, :, None]) & (k - 1 < q) & (k >= 1)
+    return (pattern * mask[:, None]).sum(-1).sum(dim=(0, 2)) / mask.sum()
+
+
+def cache_reads_layer_0_for_every_row(model, tokens, detector):
+    _, cache = model.run_with_cache(tokens)
+    return torch.stack([detector(cache[hook_name("pattern", 0)]) for _ in range(model.cfg.n_layers)])
+
+
+def hooks_only_on_layer_0(model, tokens, detector):
+    rows = []
+    model.run_with_hooks(tokens, fwd_hooks=[(hook_name("pattern", 0), lambda p, hook: rows.append(detector(p)))])
+    return torch.stack(rows * model.cfg.n_layers)
+
+
+MISTAKES: dict[str, list[Mistake]] = {
+    "01_build_transformer": [
+        Mistake("attention_pattern", pattern_mask_off_by_one_the_other_way, "(the future)"),
+        Mistake("attention_pattern", pattern_with_temperature, "softmax(c * scores) with c = 2"),
+        Mistake("head_attn_scores", scores_keys_from_W_Q, "symmetric"),
+        Mistake("head_attn_scores", scores_einsum_mixes_the_batch, "changed your output for sequence 0"),
+        Mistake("transformer_forward", forward_every_layer_reads_the_embeddings, "layer 1's pattern differs"),
+        Mistake("attention_layer", layer_loop_misses_the_last_head, "missing from the sum"),
+        Mistake("embed", embed_reversed_positions, "but its own token is"),
+        Mistake("unembed", unembed_doubled, "2 times the reference"),
+    ],
+    "03_finding_heads": [
+        Mistake("previous_token_score", previous_token_sum_not_mean, "should lie in [0, 1]"),
+        Mistake("first_token_score", first_token_key_one, "hand-made pattern"),
+        Mistake("current_token_score", current_token_sums_the_batch, "average over the batch"),
+        Mistake("induction_score", induction_divides_by_targets, "should be 1"),
+        Mistake("scores_with_cache", cache_reads_layer_0_for_every_row, "layer 1 differs: it equals the reference's layer 0"),
+        Mistake("scores_with_hooks", hooks_only_on_layer_0, "layer 1 differs"),
+    ],
+    # "02_training": [...], "04_metrics": [...], "05_ablations": [...]: listed by their owners.
+}
+
+_OWNERS = {"02_training": "chapter 2's owner", "04_metrics": "chapter 4's owner", "05_ablations": "chapter 5's owner"}
+
+
+def _params():
+    out = []
+    for ch in CHAPTERS:
+        entries = MISTAKES.get(ch.id, [])
+        if not entries:
+            out.append(pytest.param(ch, None, id=f"{ch.id}-none", marks=pytest.mark.skip(
+                reason=f"no non-catalogued mistakes listed yet for {ch.id} (owned by {_OWNERS.get(ch.id, 'its owner')})")))
+        out += [pytest.param(ch, m, id=f"{ch.id}-{m}") for m in entries]
+    return out
+
+
+@pytest.mark.parametrize("chapter, mistake", _params())
+def test_unknown_mistake_gets_a_message_naming_a_property(chapter, mistake):
+    with pytest.raises(CheckFailed) as info:
+        chapter.checks.run_visible_checks(mistake.exercise, mistake.fn)
+    message = str(info.value)
+    assert message.startswith(f"{mistake.exercise}: "), message
+    assert not isinstance(info.value, ValuesDiffer), f"only the generic message:\n{message}"
+    assert mistake.names in message, f"expected the message to name {mistake.names!r}; it was\n{message}"
+
+
+def _answers(fn, case):
+    with torch.no_grad():
+        args = [v.clone() if isinstance(v, torch.Tensor) else v for k, v in case.items() if not k.startswith("_")]
+        return fn(*args)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=1e-5, rtol=1e-4, equal_nan=True)
+    return False
+
+
+@pytest.mark.parametrize("chapter, mistake", _params())
+def test_the_mistake_is_not_in_the_catalogue(chapter, mistake):
+    catalogued = [w for w in chapter.wrong_answers if w.function == mistake.exercise]
+    assert catalogued, f"{mistake.exercise} has no catalogue entries"
+    assert mistake.fn.__name__ not in {w.fn.__name__ for w in catalogued}
+    ex = chapter.checks.EXERCISES[mistake.exercise]
+    case = ex.make_case(**ex.visible_sizes[0])
+    mine = _answers(mistake.fn, case)
+    for w in catalogued:
+        try:
+            theirs = _answers(w.fn, case)
+        except Exception:
+            continue
+        assert not _same(mine, theirs), f"{mistake} answers like the catalogued {w.fn.__name__} ({w.why})"
