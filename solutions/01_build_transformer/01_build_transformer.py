@@ -399,7 +399,7 @@ plt.show()
 #
 # <details><summary>Hint 2</summary>
 #
-# `v = x @ W_V + b_V` is `[batch, pos, d_head]`; `pattern @ v` averages it with the rows of the pattern.
+# The values (`x` times `W_V`, plus `b_V`) are `[batch, pos, d_head]`; a batched matrix product of the pattern with them averages them with the rows of the pattern.
 #
 # </details>
 #
@@ -571,7 +571,7 @@ for seed in (801, 802):
 #
 # <details><summary>Hint 3</summary>
 #
-# `resid = resid + attn_out` inside `for layer in range(model.cfg.n_layers)`, appending each layer's pattern to a list.
+# Inside `for layer in range(model.cfg.n_layers)`, add the layer's output to the stream (never replace the stream) and append its pattern to a list.
 #
 # </details>
 

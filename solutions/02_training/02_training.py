@@ -268,8 +268,9 @@ def later_copy_accuracy(guess, tokens, seg_len):
 
 
 gen = torch.Generator().manual_seed(1)
+my_probe = checks.or_reference(repeated_random_tokens, "repeated_random_tokens")
 for L in (10, 7, 13):
-    probe_L = repeated_random_tokens(20, L, 4, pool, corpus.bos, gen)
+    probe_L = my_probe(20, L, 4, pool, corpus.bos, gen)
     print(f"seg_len {L:2d}: fixed offset 10 -> {later_copy_accuracy(fixed_offset_predict(probe_L, 10), probe_L, L):.2f}"
           f"   induction -> {later_copy_accuracy(induction_predict(probe_L), probe_L, L):.2f}")
 

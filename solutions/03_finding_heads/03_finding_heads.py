@@ -324,7 +324,7 @@ for seed in (3301, 3302):
 #
 # <details><summary>Hint 3</summary>
 #
-# `valid = mask.any(-1)` marks the queries that have a target; the score is the sum of their masses over batch and queries divided by `valid.sum()`.
+# `.any(-1)` of the mask marks the queries that have a target; the score is the sum of their masses over batch and queries divided by how many such queries there are.
 #
 # </details>
 
@@ -430,7 +430,7 @@ for seed in (3501, 3502, 3503):
 #
 # <details><summary>Hint 2</summary>
 #
-# `_, cache = model.run_with_cache(tokens)`, and the pattern of layer `l` is `cache[hook_name("pattern", l)]`.
+# `model.run_with_cache(tokens)` returns the logits and the cache; the pattern of layer `l` is `cache[hook_name("pattern", l)]`.
 #
 # </details>
 #

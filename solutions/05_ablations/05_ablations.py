@@ -109,8 +109,15 @@ print(f"clean loss on the later repeats: {clean_loss:.3f}")
 # - in: `model`, `tokens [batch, pos]`, `layer`, `head` (ints)
 # - out: logits `[batch, pos, d_vocab]`
 #
-# Expected: zero-ablating head 1.0 of the final model raises the later-repeat loss a little (the
-# other three induction heads back it up); all four together raise it by about 7.5 nats.
+# **Difficulty** ●○○○○ · **Importance** ●●●●● · about 10 minutes
+#
+# <details><summary>Hint 1</summary> The hook gets <code>z</code> [batch, pos, head, d_head] and returns a changed copy; the head is the third axis. </details>
+# <details><summary>Hint 2</summary> <code>z = z.clone()</code>, then assign 0 to the head's slice; the hook's name is <code>hook_name("z", layer)</code>. </details>
+# <details><summary>Hint 3</summary> <code>z[:, :, head] = 0.0</code> inside the hook, and return <code>model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer), hook)])</code>. </details>
+#
+# **Expected output**: `✔ zero_ablation: all visible checks passed.` and `zero-ablate 1.0: Δ loss on
+# later repeats = +0.872` (±0.01): a little, because the other three induction heads back it up
+# (all four together: +7.57, in the table after exercise 4).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_zero_ablation_code"}
 def zero_ablation(model, tokens: torch.Tensor, layer: int, head: int) -> torch.Tensor:
@@ -144,6 +151,15 @@ checks.compare_with_reference("zero_ablation", zero_ablation, seed=502, layer=0,
 #
 # - in: `model`, `tokens [batch, pos]`, `layer`, `head`, `reference_tokens [n_ref, pos]`
 # - out: logits `[batch, pos, d_vocab]` with `z[:, :, head] = mean over the reference batch of z[:, :, head]`
+#
+# **Difficulty** ●●○○○ · **Importance** ●●●●○ · about 10 minutes
+#
+# <details><summary>Hint 1</summary> Two runs: one on the reference batch to get the head's average z, one on the tokens with a hook that writes it in. </details>
+# <details><summary>Hint 2</summary> <code>model.run_with_cache(reference_tokens)</code>, then <code>cache[hook_name("z", layer)][:, :, head]</code> is [n_ref, pos, d_head]. </details>
+# <details><summary>Hint 3</summary> <code>.mean(dim=0)</code> gives [pos, d_head]; in the hook <code>z[:, :, head] = mean_z</code> broadcasts it over the batch. </details>
+#
+# **Expected output**: `✔ mean_ablation: all visible checks passed.` and `mean-ablate 1.0: Δ loss =
+# +0.931` (±0.01).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_mean_ablation_code"}
 def mean_ablation(model, tokens: torch.Tensor, layer: int, head: int, reference_tokens: torch.Tensor) -> torch.Tensor:
@@ -183,9 +199,16 @@ checks.compare_with_reference("mean_ablation", mean_ablation, seed=512, layer=0,
 # - in: `model`, `tokens`, `layer`, `head`
 # - out: logits `[batch, pos, d_vocab]`
 #
-# Expected: zero-ablating the previous-token heads 0.1 and 0.2 costs about 5 nats on the later
-# repeats; pattern-preserving ablation of the same heads costs about nothing. The previous-token
-# heads matter only through the induction heads' *keys* — K-composition, as chapter 4's scores said.
+# **Difficulty** ●●●○○ · **Importance** ●●●●○ · about 15 minutes
+#
+# <details><summary>Hint 1</summary> Cache the clean run first; then a single <code>run_with_hooks</code> with one pattern hook per layer plus your zero hook on z. </details>
+# <details><summary>Hint 2</summary> A hook may ignore its input and return the cached tensor: <code>lambda p, hook: cache[hook_name("pattern", hook.layer())]</code>. </details>
+# <details><summary>Hint 3</summary> <code>hooks = [(hook_name("pattern", l), freeze) for l in range(model.cfg.n_layers)]</code>, then add <code>(hook_name("z", layer), zero)</code>. </details>
+#
+# **Expected output**: `✔ pattern_preserving_ablation: all visible checks passed.`, then for the
+# previous-token heads 0.1 + 0.2 `zero: Δ loss = +5.298` and `pattern_preserving: Δ loss = -0.153`
+# (±0.01): the previous-token heads matter only through where the induction heads look (their
+# *keys*, K-composition), not through what they write.
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_pattern_preserving_ablation_code"}
 def pattern_preserving_ablation(model, tokens: torch.Tensor, layer: int, head: int) -> torch.Tensor:
@@ -230,8 +253,15 @@ checks.compare_with_reference("pattern_preserving_ablation", pattern_preserving_
 # - in: `model`, `tokens`, `layer`, `head`
 # - out: logits `[batch, pos, d_vocab]`
 #
-# Expected: knocking out the stripe of all four induction heads costs about 6.9 nats, almost as much
-# as removing the heads altogether (about 7.6).
+# **Difficulty** ●●●○○ · **Importance** ●●●●○ · about 15 minutes
+#
+# <details><summary>Hint 1</summary> Hook the layer's pattern [batch, head, q, k] and multiply the head's slice by a 0/1 mask that is 0 on the stripe. </details>
+# <details><summary>Hint 2</summary> <code>keep = (~induction_target_mask(tokens)).float()</code> is [batch, q, k], the same shape as <code>pattern[:, head]</code>. </details>
+# <details><summary>Hint 3</summary> In the hook: <code>pattern = pattern.clone(); pattern[:, head] = pattern[:, head] * keep</code>; no division afterwards. </details>
+#
+# **Expected output**: `✔ stripe_knockout: all visible checks passed.`; in the next cell the stripe
+# of all four induction heads costs +6.862 nats (±0.01), almost as much as removing the heads
+# altogether (+7.568).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_stripe_knockout_code"}
 from induction_course.probes import induction_target_mask  # noqa: E402
@@ -287,6 +317,15 @@ for label, d in rows:
 #
 # - in: `model`, `probe [batch, 1 + seg_len * n]` (BOS first), `seg_len`
 # - out: `[n_layers, n_heads]` (float)
+#
+# **Difficulty** ●●○○○ · **Importance** ●●●○○ · about 10 minutes
+#
+# <details><summary>Hint 1</summary> The clean loss once, then one ablated run per head, and the difference. </details>
+# <details><summary>Hint 2</summary> Two loops over <code>range(model.cfg.n_layers)</code> and <code>range(model.cfg.n_heads)</code>; <code>later_repeat_loss(zero_ablation(model, probe, layer, head), probe, seg_len)</code>. </details>
+# <details><summary>Hint 3</summary> <code>table[layer, head] = ablated - clean</code> in a <code>torch.zeros(n_layers, n_heads)</code>. </details>
+#
+# **Expected output**: `✔ single_head_table: all visible checks passed.`; your table's row 0 is
+# `[-0.015, 1.516, 1.478, -0.069]` and row 1 `[0.872, 0.517, 0.308, 0.308]` (±0.01).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_single_head_table_code"}
 def single_head_table(model, probe: torch.Tensor, seg_len: int) -> torch.Tensor:
@@ -376,8 +415,9 @@ plt.show()
 # - **Together, the four induction heads** cost +7.57 nats on the later repeats, against +2.00 for
 #   the sum of their four single ablations (head 1.0 alone: +0.87, the largest): they back each
 #   other up, so one-at-a-time ablation hides most of their role. On text their joint Δ ICL score is
-#   +0.69 ± 0.19, more than the clean model's whole ICL score on these windows (−0.53): with them
-#   gone, the ICL score is +0.16, i.e. no in-context learning left within its standard error. Mean
+#   +0.69 ± 0.19, more than the clean model's whole ICL score on these windows (−0.61): with them
+#   gone the ICL score is +0.08, no in-context learning left within its standard error. So on this
+#   model removing the induction heads removes all of the measured ICL, not just "most". Mean
 #   ablation agrees (+0.69 ± 0.15).
 # - **The two previous-token heads together** cost +5.30 nats on the later repeats and +0.42 ±
 #   0.15 on the ICL score; **all six** +8.68 and +0.55 ± 0.23: on ICL, no more than the induction
@@ -399,6 +439,15 @@ plt.show()
 #
 # - in: `model`, `text [batch, n_ctx]`, `layer`, `head`
 # - out: a float
+#
+# **Difficulty** ●●○○○ · **Importance** ●●●●○ · about 10 minutes
+#
+# <details><summary>Hint 1</summary> The ICL score of a run is one column of its per-token loss minus another; compute it for the ablated and the clean logits. </details>
+# <details><summary>Hint 2</summary> <code>early, late = M.icl_positions(text.shape[1])</code>; <code>cross_entropy_next_token(logits, text, per_token=True)</code> gives the table. </details>
+# <details><summary>Hint 3</summary> <code>loss[:, late - 1].mean() - loss[:, early - 1].mean()</code> for each run, then ablated minus clean, as a float. </details>
+#
+# **Expected output**: `✔ icl_effect: all visible checks passed.` and `Δ ICL score, head 1.0
+# zero-ablated: +0.217` (±0.01; its standard error over the 128 windows is 0.07).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_icl_effect_code"}
 from induction_course.model import cross_entropy_next_token  # noqa: E402
@@ -486,13 +535,13 @@ print(f"4. Δ ICL score on 4 disjoint sets of 32 windows: {[round(float(x), 2) f
 #    repeated-token skill (Δ later-repeat loss −0.02).
 # 2. It is the head the model needs most for *ordinary* prediction: removing it raises the text
 #    loss by 1.02 nats averaged over all positions (three times head 0.2's 0.31), at token 12 and
-#    token 125 alike (+1.27 and +0.98). The ICL score is the *difference* of those two losses, so
+#    token 125 alike (+1.16 and +0.87). The ICL score is the *difference* of those two losses, so
 #    it moves by −0.29 ± 0.20: a small difference of two large, mostly equal increases, not a gain
 #    in in-context learning.
 # 3. Only +0.21 of its +1.02 nats is direct; the rest reaches the logits through layer 1 (whose
 #    heads read its output, and whose LayerNorm rescales the residual stream it is part of).
 # 4. The ICL effect is not stable: it swings between disjoint sets of 32 windows (printed above,
-#    from −0.97 to +0.26), the first 48 windows (which an earlier version of this chapter used)
+#    from −0.76 to +0.38), the first 48 windows (which an earlier version of this chapter used)
 #    give −0.56, and mean ablation, which keeps the head's average output, gives +0.19 ± 0.06,
 #    the opposite sign. The induction heads' joint effect (+0.69 ± 0.19) survives both checks.
 #
@@ -510,6 +559,15 @@ print(f"4. Δ ICL score on 4 disjoint sets of 32 windows: {[round(float(x), 2) f
 #
 # - in: `models` (a list), `probe`, `heads` (list of `(layer, head)`), `seg_len`
 # - out: `[n_models]` (float)
+#
+# **Difficulty** ●●○○○ · **Importance** ●●●●○ · about 10 minutes
+#
+# <details><summary>Hint 1</summary> Per model: its own clean later-repeat loss, and the loss with all the heads ablated in one run. </details>
+# <details><summary>Hint 2</summary> <code>A.zero_ablation(m, probe, heads)</code> ablates a list of heads together; <code>later_repeat_loss(logits, probe, seg_len)</code> scores it. </details>
+# <details><summary>Hint 3</summary> Collect <code>ablated - clean</code> per model in a list and return <code>torch.tensor(out)</code>. </details>
+#
+# **Expected output**: `✔ ablation_sweep: all visible checks passed.`; in the plot below the
+# induction heads' curve starts near 0 and ends near +7.6 (the numbers are printed under it).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_ablation_sweep_code"}
 def ablation_sweep(models: list, probe: torch.Tensor, heads: list, seg_len: int) -> torch.Tensor:
@@ -549,11 +607,15 @@ plt.xlabel("training tokens (M)")
 plt.ylabel("Δ loss on later repeats (nats)")
 plt.legend()
 plt.show()
+for name, values in (("induction heads", sweep_ind), ("previous-token heads", sweep_prev), ("control 0.0 + 0.3", sweep_rand)):
+    print(f"{name:>21}: " + "  ".join(f"{t:.2f}M: {v:+.2f}" for t, v in zip(tok, values.tolist())))
 
 # %% [markdown]
-# Before the bump (about 1 M tokens) ablating the future induction heads costs nothing — there is
-# nothing to remove yet; after it, they carry the whole repeated-token skill, and so do the
-# previous-token heads that feed them. The control heads cost little throughout.
+# The numbers under the plot: before the bump (about 1 M tokens, steps 440–600 in chapter 2)
+# ablating the future induction heads costs little (+0.35 nats at 0.27 M tokens, +0.80 at 0.78 M);
+# after it they carry the repeated-token skill (+5.52 at 1.43 M, +7.47 at the end), and the
+# previous-token heads that feed them follow (+0.09 at 0.78 M, +3.47 at 1.43 M, +5.32 at the end).
+# The control heads 0.0 + 0.3 stay within ±0.15 nats throughout.
 
 # %% [markdown]
 # ## Exercise 8 — An induction head by hand (3 points, ★★★, 30 min)
@@ -582,6 +644,15 @@ plt.show()
 # - out: an `AttnOnlyTransformer(cfg)` with your weights. It passes when chapter 3's detectors
 #   (`metrics.head_scores`) give a layer-0 head previous-token score ≥ 0.9, a layer-1 head
 #   prefix-matching score ≥ 0.9 on a repeated-random-token probe, and the later repeats are predicted.
+#
+# **Difficulty** ●●●●○ · **Importance** ●●●○○ · about 30 minutes
+#
+# <details><summary>Hint 1</summary> Each head is two small matrices: QK decides where it looks, OV what it writes. Write them as one-hot maps between the blocks of the table above. </details>
+# <details><summary>Hint 2</summary> Index assignments set a whole diagonal at once: <code>model.W_E[v, TOK + v] = 1.0</code> with <code>v = torch.arange(V)</code>; do it under <code>torch.no_grad()</code> after zeroing every parameter. </details>
+# <details><summary>Hint 3</summary> Head 0.0's query maps position p to direction p and its key maps position k to direction k + 1; head 1.0's query reads the TOK block and its key the PREV block; both OV circuits copy a one-hot token, head 1.0's with a factor of about 10. </details>
+#
+# **Expected output**: `✔ build_induction_model: all visible checks passed.` and
+# `previous-token: tensor([1.])  prefix matching: tensor([1.])` (each ≥ 0.9).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_build_induction_model_code"}
 from induction_course.model import AttnOnlyTransformer  # noqa: E402
@@ -627,8 +698,23 @@ checks.compare_with_reference("build_induction_model", build_induction_model, se
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Summary.** Removing the four induction heads destroys the repeated-token skill (+7.6 nats) and
-# most of the in-context learning on real text; knocking out just their induction stripe costs
-# almost as much; random heads cost little; the previous-token heads matter only through the
-# induction heads' keys (pattern-preserving ablation of them costs nothing). And a dozen lines of
-# hand-set weights reproduce the circuit: two heads, K-composition, a copying OV circuit.
+# **Summary** (every number from a cell above). Removing the four induction heads together costs
+# +7.57 nats on the later repeats, almost four times the sum of their single-head effects (+2.00),
+# and raises the ICL score on 128 held-out windows by +0.69 ± 0.19, more than the clean model's
+# −0.61: no in-context learning is left within the standard error. Knocking out just their
+# induction stripe costs +6.86; the previous-token heads together cost +5.30, but nothing once the
+# patterns are frozen (−0.15): they matter through the induction heads' keys. The two other heads
+# cost −0.11 on the repeats; one of them, head 0.0, is a "recent tokens" head that the model needs
+# everywhere (+1.02 nats over all positions), and its ICL "effect" (−0.29 ± 0.20, −0.56 on 48
+# windows, +0.19 under mean ablation) is noise on a difference of two large losses. And a dozen
+# lines of hand-set weights reproduce the circuit: two heads, K-composition, a copying OV circuit.
+#
+# ## Summarise in your own words
+#
+# Write three or four sentences for a classmate who skipped this chapter: which heads cause the
+# in-context learning and how you know (which ablation, which control), why the single-head table
+# understates the induction heads, and what head 0.0's effect on the ICL score teaches about
+# reading ablation numbers. (Not graded.)
+
+# %% [markdown]
+# *Your summary here.*

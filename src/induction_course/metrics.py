@@ -40,13 +40,16 @@ from induction_course.circuits import (  # noqa: F401  re-exported: metrics.X co
     diagonal_rank_scores,
     fold_layer_norm,
     kcircuit_token_scores,
-    key_score_decomposition,
-    key_score_from_parts,
     relative_to_other_heads,
     eigenvalue_copying_score,
     kcomp_token_circuit,
     logit_copying_score_from_logits,
     ov_top1_copying_accuracy,
+)
+from induction_course.attribution import (  # noqa: F401  re-exported
+    KeyScoreDecomposition,
+    key_score_decomposition,
+    key_score_from_parts,
 )
 from induction_course.model import cross_entropy_next_token, device_of, hook_name
 from induction_course.probes import duplicate_target_mask, induction_target_mask, repeated_random_tokens

@@ -31,3 +31,50 @@ def test_fixed_offset_cheat_is_exposed_by_varied_lengths(ns):
     probe = ns["repeated_random_tokens"](5, 7, 3, ns["pool"], 0, gen)
     assert ns["later_copy_accuracy"](ns["fixed_offset_predict"](probe, 10), probe, 7) < 0.2
     assert ns["later_copy_accuracy"](ns["induction_predict"](probe), probe, 7) == 1.0
+
+
+def test_the_bump_marker_is_a_window_that_holds_the_drop(ns):
+    """The marker is the interval between the two checkpoints where the later-copy loss drops most
+    (find_bump returns its end); the training loss is still falling inside it."""
+    from induction_course import curves
+
+    lo, hi = curves.change_window(ns["steps"], ns["later_all"], rising=False)
+    assert hi == ns["bump"] and ns["steps"].index(hi) == ns["steps"].index(lo) + 1
+    assert ns["later_all"][ns["steps"].index(lo)] - ns["later_all"][ns["steps"].index(hi)] > 0.5
+    assert ns["smoothed"][lo] - ns["smoothed"][hi] > 0.1  # the training loss falls inside the window
+    assert curves.bump_window(ns["history"]) == (467, 532)  # what `induction-course report` prints: unchanged
+
+
+def test_comparison_loads_the_shipped_result_by_default(ns):
+    """By default the experiment cell loads data/chapter2_comparison.json (seconds, not minutes),
+    and the numbers the text quotes are the file's."""
+    assert ns["TRAIN_COMPARISON"] is False
+    runs = ns["comparison"]["runs"]
+    rep, nat = runs["with repeated segments"], runs["natural text only"]
+    at = {h["step"]: h for h in rep}
+    assert at[389]["loss_later_repeats"] == pytest.approx(5.13, abs=0.01)
+    assert at[900]["loss_later_repeats"] == pytest.approx(3.11, abs=0.01)
+    assert at[900]["loss_first_repeat"] == pytest.approx(6.16, abs=0.01)
+    assert nat[-1]["loss_later_repeats"] > nat[-1]["loss_first_repeat"] - 0.1  # no induction without repeats
+    assert sum(ns["comparison"]["seconds"].values()) > 60
+
+
+def test_chapter_says_the_trained_model_adds_layernorm(ns):
+    import nbformat
+
+    nb = nbformat.read(CHAPTER.solution_ipynb, as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "the trained model adds LayerNorm" in prose
+    assert ns["mcfg"].normalization == "LN"
+
+
+def test_demo_cells_fall_back_to_the_reference_with_a_note(capsys):
+    from induction_course.course.checks import ch02
+
+    def blank(*args, **kwargs):
+        raise NotImplementedError()
+
+    loss = torch.rand(3, 20)
+    assert ch02.or_reference(blank, "repeat_losses")(loss, 4) == ch02.REFERENCES["repeat_losses"](loss, 4)
+    assert "finish exercise 6 (`repeat_losses`)" in capsys.readouterr().out
+    assert ch02.or_reference(lambda steps, values, rising=True: 7, "find_bump")([0, 1], [0.0, 1.0]) == 7

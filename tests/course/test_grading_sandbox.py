@@ -247,7 +247,7 @@ def attacked(tmp_path_factory):
 
 
 def _line(attacked, student):
-    lines = [ln for ln in attacked["report"] if ln.startswith(f"{student}:")]
+    lines = [ln for ln in attacked["report"] if ln.startswith(student if student.endswith("~") else f"{student}:")]
     assert len(lines) == 1, (student, attacked["report"])
     return lines[0]
 
@@ -274,7 +274,9 @@ def test_good_students_get_what_they_get_alone(attacked):
 
 
 def test_no_file_outside_the_output_changed(attacked):
-    assert attacked["before"] == attacked["after"]
+    for part in ("repo", "subs", "package"):
+        b, a = attacked["before"][part], attacked["after"][part]
+        assert {k for k in {*a, *b} if a.get(k) != b.get(k)} == set(), part
     for p in [*attacked["root"].rglob("*"), *attacked["subs"].rglob("*"), *PACKAGE.rglob("*.py")]:
         if p.is_file() and not p.is_symlink():
             assert MARK.encode() not in p.read_bytes(), p
@@ -301,7 +303,7 @@ def test_background_processes_are_named_and_killed(attacked):
 
 def test_saboteur_wrote_and_read_nothing(attacked):
     line = _line(attacked, "saboteur")
-    assert "read-only file system" in line and "hidden by the sandbox" in line
+    assert "refused" in line and "hidden by the sandbox" in line
     nb = nbformat.read(attacked["work"] / "course" / "autograded" / "saboteur" / CH1 / f"{CH1}.ipynb", as_version=4)
     out = json.dumps(_cell(nb, "ch1_embed_code").outputs)
     assert "nothing read" in out and "LEAK:" not in out

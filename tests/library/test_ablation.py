@@ -183,6 +183,34 @@ def test_single_head_table_matches_effects(model, probe, text):
     assert table["delta_icl_score"][1, 2].item() == pytest.approx(eff.delta_icl_score, abs=1e-5)
 
 
+def test_joint_ablation_table_matches_effects_and_its_standard_error(model, probe, text):
+    groups = {"one": [(1, 2)], "together": [(0, 0), (1, 1)]}
+    for kind in ("zero", "mean"):
+        rows = {r["label"]: r for r in A.joint_ablation_table(model, groups, probe, text, kind=kind)}
+        for label, heads in groups.items():
+            eff = A.ablation_effects(model, heads, probe, text, kind=kind)
+            r = rows[label]
+            assert r["heads"] == eff.heads and r["kind"] == kind
+            assert r["delta_probe_loss"] == pytest.approx(eff.delta_probe_loss, abs=1e-5)
+            assert r["delta_icl_score"] == pytest.approx(eff.delta_icl_score, abs=1e-5)
+            assert r["clean_icl_score"] == pytest.approx(eff.clean_icl_score, abs=1e-5)
+            w = r["delta_icl_per_window"]
+            assert w.shape == (text.shape[0],) and float(w.mean()) == pytest.approx(r["delta_icl_score"], abs=1e-5)
+            assert r["delta_icl_se"] == pytest.approx(float(w.std() / len(w) ** 0.5), rel=1e-5)
+            by_pos = r["delta_loss_by_position"]
+            assert by_pos.shape == (text.shape[1] - 1,)
+            assert float(by_pos.mean()) == pytest.approx(r["delta_text_loss"], abs=1e-5)
+    with pytest.raises(ValueError, match="kind"):
+        A.joint_ablation_table(model, groups, probe, text, kind="nope")
+
+
+def test_icl_per_window_is_the_icl_score_per_window():
+    loss = torch.arange(2 * 9, dtype=torch.float32).reshape(2, 9)
+    w = A.icl_per_window(loss, early=2, late=7)
+    assert w.tolist() == [5.0, 5.0]
+    assert float(w.mean()) == pytest.approx(M.icl_score_from_losses(loss, 2, 7))
+
+
 # ---------------------------------------------------------- hand-built induction circuit
 V, N = 8, 24  # vocabulary (token 0 = BOS) and context
 TOK, PREV, OUT, POS = 0, V, 2 * V, 3 * V  # offsets of the residual-stream subspaces

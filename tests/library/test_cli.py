@@ -21,7 +21,8 @@ def report_dir(tmp_path_factory):
 
 def test_report_writes_plots_and_an_html_page(report_dir):
     for name in ("loss_curve.png", "scores_over_training.png", "attention_patterns.png",
-                 "single_head_ablation.png", "k_composition.png"):
+                 "single_head_ablation.png", "k_composition.png", "icl_over_training.png",
+                 "copying_over_training.png"):
         path = report_dir / name
         assert path.is_file() and path.read_bytes()[:4] == b"\x89PNG", name
     html = (report_dir / "index.html").read_text()
@@ -41,6 +42,22 @@ def test_report_names_the_heads_and_shows_causal_ablations(report_dir):
     assert control["delta_probe_loss"] < ind_zero / 3  # random heads cost much less
     text = (report_dir / "report.txt").read_text()
     assert "HEADS" in text and "ABLATIONS" in text
+
+
+def test_report_ranks_the_previous_token_heads_first_by_the_k_circuit(report_dir):
+    import json
+
+    data = json.loads((report_dir / "report.json").read_text())
+    prev = {h for l, h in data["classes"]["previous_token"] if l == 0}
+    ranks = data["kcircuit_rankings"]
+    assert set(ranks) == {f"{l}.{h}" for l, h in data["classes"]["induction"]}
+    for r in ranks.values():
+        assert r["previous_token_heads_first"] and set(r["order"][: len(prev)]) == prev
+    text = (report_dir / "report.txt").read_text()
+    assert "previous-token heads first" in text and "NOT first" not in text
+    over = data["over_training"]
+    assert len(over["icl_band"]) == len(over["icl_band_se"]) == len(over["step"]) == 30
+    assert all(0 < se < 0.1 for se in over["icl_band_se"])
 
 
 def test_report_is_deterministic(report_dir, tmp_path):

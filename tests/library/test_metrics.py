@@ -382,3 +382,131 @@ def test_classify_heads():
     assert out == {"previous_token": [(0, 0), (0, 1)], "induction": [(1, 0), (1, 1)]}
     with pytest.raises(ValueError, match="lacks"):
         M.classify_heads({"previous_token": scores["previous_token"]})
+
+
+# ------------------------------------------------------ circuit-identifying metrics
+def test_fold_layer_norm_reproduces_the_layernormed_product():
+    g = torch.Generator().manual_seed(0)
+    d, dh = 6, 3
+    w, b = 1 + torch.rand(d, generator=g, dtype=torch.float64), torch.randn(d, generator=g, dtype=torch.float64)
+    Wm, bW = torch.randn(2, d, dh, generator=g, dtype=torch.float64), torch.randn(2, dh, generator=g, dtype=torch.float64)
+    x = torch.randn(5, d, generator=g, dtype=torch.float64)
+    xc = x - x.mean(-1, keepdim=True)
+    s = xc.pow(2).mean(-1, keepdim=True).sqrt()
+    want = torch.einsum("pd,hde->hpe", xc / s * w + b, Wm) + bW[:, None]
+    W_f, b_f = M.fold_layer_norm(w, b, Wm, bW)
+    got = torch.einsum("pd,hde->hpe", x / s, W_f) + b_f[:, None]
+    assert torch.allclose(got, want, atol=1e-10)
+    # an unfolded W differs: the test can fail
+    assert not torch.allclose(torch.einsum("pd,hde->hpe", x / s, Wm) + bW[:, None], want, atol=1e-3)
+
+
+def test_diagonal_rank_scores_known_answer():
+    C = torch.tensor([[3.0, 1.0, 0.0], [5.0, 2.0, 0.0], [0.0, 1.0, 2.0]])
+    top1, rank = M.diagonal_rank_scores(C)
+    assert float(top1) == pytest.approx(2 / 3)  # rows 0 and 2 have their max on the diagonal
+    assert float(rank) == pytest.approx(1 / 3)  # row 1: one entry (5) above the diagonal (2)
+
+
+def _kcircuit_model(prev: int) -> AttnOnlyTransformer:
+    """Two layers, 2 heads each, no LayerNorm: layer-0 head ``prev`` copies the token (W_OV = I on
+    the token subspace), the other writes into an unrelated subspace; layer-1 head 0 matches
+    query token with the copied token (W_QK = I on the token subspace)."""
+    d_tok, d = 5, 10
+    cfg = ModelConfig(d_vocab=d_tok, n_ctx=8, d_model=d, n_heads=2, d_head=d_tok, n_layers=2, normalization=None)
+    m = AttnOnlyTransformer(cfg)
+    with torch.no_grad():
+        for n in ("W_Q", "W_K", "W_V", "W_O"):
+            getattr(m, n).zero_()
+        m.W_E.zero_()
+        m.W_E[:, :d_tok] = torch.eye(d_tok)
+        m.W_V[0, prev, :d_tok] = torch.eye(d_tok)
+        m.W_O[0, prev, :, :d_tok] = torch.eye(d_tok)
+        other = 1 - prev
+        m.W_V[0, other, :d_tok] = torch.eye(d_tok)
+        m.W_O[0, other, :, d_tok:] = torch.eye(d_tok)  # writes elsewhere
+        m.W_Q[1, 0, :d_tok] = torch.eye(d_tok)
+        m.W_K[1, 0, :d_tok] = torch.eye(d_tok)
+        m.W_Q[1, 1, :d_tok] = torch.eye(d_tok)
+        m.W_K[1, 1, :d_tok] = torch.eye(d_tok).flip(0)  # anti-diagonal: matches another token
+    return m.eval()
+
+
+@pytest.mark.parametrize("prev", [0, 1])
+def test_kcircuit_token_scores_single_out_the_copying_head(prev):
+    k = M.kcircuit_token_scores(_kcircuit_model(prev))
+    assert k["top1"][0, prev] == 1.0 and k["mean_rank"][0, prev] == 0.0
+    assert k["top1"][0, 1 - prev] < 0.5
+    assert k["top1"][1, prev] < 0.5  # the anti-diagonal head does not match tokens
+
+
+def test_relative_to_other_heads():
+    rel = M.relative_to_other_heads(torch.tensor([[2.0, 1.0, 1.0]]))
+    assert torch.allclose(rel, torch.tensor([[2.0, 2 / 3, 2 / 3]]))
+
+
+def test_key_score_from_parts_known_answer():
+    # one query (position 2) with one target key (position 1); key 0 and 2 are the others.
+    q = torch.zeros(1, 3, 1)
+    q[0, 2, 0] = 1.0
+    k_parts = torch.zeros(1, 2, 3, 1)
+    k_parts[0, 0, :, 0] = torch.tensor([1.0, 5.0, 3.0])  # source 0: target 5 vs others mean 2 -> +3
+    k_parts[0, 1, :, 0] = torch.tensor([7.0, 7.0, 7.0])  # source 1: the same everywhere -> 0
+    target = torch.zeros(1, 3, 3, dtype=torch.bool)
+    target[0, 2, 1] = True
+    assert torch.allclose(M.key_score_from_parts(q, k_parts, target), torch.tensor([3.0, 0.0], dtype=torch.float64))
+
+
+def test_key_score_decomposition_sums_to_the_models_own_advantage():
+    from induction_course.checkpoints import load_config, load_model
+
+    m = load_model()
+    pool = torch.tensor(load_config()["token_pool"])
+    toks = repeated_random_tokens(3, 10, 3, pool, int(load_config()["bos"]), seed=0)
+    split = M.key_score_decomposition(m, toks)
+    _, cache = m.run_with_cache(toks)
+    s = cache[hook_name("attn_scores", 1)].double()
+    s = torch.where(torch.isinf(s), torch.zeros_like(s), s)
+    tg = induction_target_mask(toks)
+    n = toks.shape[1]
+    others = (torch.ones(n, n, dtype=torch.bool).tril() & ~tg)[:, None].double()
+    adv = s - ((s * others).sum(-1) / others.sum(-1).clamp_min(1))[..., None]
+    want = (adv * tg[:, None]).sum((0, 2, 3)) / tg.sum()
+    assert torch.allclose(split.total.double(), want, atol=1e-3)
+    cols = split.head_columns()
+    # on the shipped run the previous-token heads 0.1 and 0.2 carry the advantage, head 0.0 none
+    assert (split.scores[:, [cols[1], cols[2]]] > 2).all() and (split.scores[:, cols[0]].abs() < 0.3).all()
+
+
+def test_shipped_kcircuit_ranks_previous_token_heads_first_and_frobenius_does_not():
+    from induction_course.checkpoints import load_config, load_model
+
+    m = load_model()
+    pool = torch.tensor(load_config()["token_pool"])
+    top1 = M.kcircuit_token_scores(m, pool)["top1"]
+    for row in top1:
+        assert set(row.argsort(descending=True)[:2].tolist()) == {1, 2}
+    assert int(M.composition_scores(m)["K"][2].argmax()) == 0  # the paper's score picks head 0.0
+
+
+def test_icl_band_score_known_answer_and_error():
+    x = torch.zeros(4, 9)
+    x[:, 7:9] = torch.tensor([[1.0], [2.0], [3.0], [4.0]])  # tokens 8..9 late; tokens 1..2 early = 0
+    r = M.icl_band_score(x, early=(1, 2), late=(8, 9))
+    assert r.mean == pytest.approx(2.5)
+    assert r.se == pytest.approx(torch.tensor([1.0, 2, 3, 4]).std().item() / 2)
+    assert M.icl_bands(128) == ((10, 15), (100, 127))
+    with pytest.raises(ValueError):
+        M.icl_band_score(x[:1], early=(1, 2), late=(8, 9))
+
+
+def test_losses_at_tokens_match_the_full_forward():
+    from induction_course.checkpoints import load_eval_set, load_model
+    from induction_course.evaluation import losses_at_tokens
+    from induction_course.model import cross_entropy_next_token
+
+    m, text = load_model(step=532), load_eval_set().text[:16]
+    idx = torch.tensor([3, 10, 100, 127])
+    with torch.no_grad():
+        full = cross_entropy_next_token(m(text), text, per_token=True)
+    assert torch.allclose(losses_at_tokens(m, text, idx), full[:, idx - 1], atol=1e-4)

@@ -57,6 +57,18 @@ def _die_with_parent() -> None:
         pass
 
 
+def _kill_the_rest(kernel: int) -> None:
+    """Count, name on stderr and kill what is left in this pid namespace besides init, us and the kernel."""
+    left = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid(), kernel)]
+    with open("/proc/1/comm") as fh:
+        in_sandbox = fh.read().strip() == "bwrap"  # kill(-1) outside a pid namespace would hit the machine
+    if left and in_sandbox:
+        os.write(2, f"kernel_launcher: {len(left)} background process(es) still running when the kernel "
+                    "ended; killed\n".encode())
+    if in_sandbox:
+        os.kill(-1, signal.SIGKILL)
+
+
 def _reap(rest: list[str]) -> None:
     """Run the kernel as a child; when it ends, kill and count what it left behind."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are messages to the kernel here
@@ -68,15 +80,16 @@ def _reap(rest: list[str]) -> None:
         os.dup2(null, 1)
         os.dup2(null, 2)
         os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", *rest])
+
+    def on_term(signum, frame):  # jupyter_client's forced shutdown signals the whole process group
+        _kill_the_rest(child)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
     _, status = os.waitpid(child, 0)
-    me = os.getpid()
-    left = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
-    with open("/proc/1/comm") as fh:
-        in_sandbox = fh.read().strip() == "bwrap"  # kill(-1) outside a pid namespace would hit the machine
-    if left and in_sandbox:
-        sys.stderr.write(f"kernel_launcher: {len(left)} background process(es) still running when the kernel ended; killed\n")
-        sys.stderr.flush()
-        os.kill(-1, signal.SIGKILL)  # in a pid namespace: everything but init and this process
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _kill_the_rest(child)
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 

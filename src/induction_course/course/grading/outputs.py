@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import html
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,8 @@ def write_outputs(result: GradeResult, subs: list[Submission], outcome: dict[str
     write_grades_csv(out / "grades.csv", result)
     report = [f"{result.chapter}: {len(result.rows)} student(s), max {result.max_points:g} points",
               *result.warnings, *result.problems]
-    (out / "report.txt").write_text("\n".join(report) + "\n", encoding="utf-8")
+    # a file name may hold a newline: one student, one line
+    (out / "report.txt").write_text("\n".join(re.sub(r"[\x00-\x1f\x7f]", "_", ln) for ln in report) + "\n",
+                                    encoding="utf-8")
     say(f"Wrote {out / 'grades.csv'}, {out / 'report.txt'} and {len(list(fb_dir.glob('*.html')))} "
         f"feedback file(s) in {fb_dir}")
