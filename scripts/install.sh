@@ -15,3 +15,6 @@ if ! "$VPY" -c "import torch" 2>/dev/null; then
 fi
 "$VPY" -m pip install --quiet -e ".[course,test]" 2>&1 | grep -v "is ignored" || true
 "$VPY" -c "import torch, transformer_lens, induction_course; print('installed: torch', torch.__version__, '| induction_course', induction_course.__version__)"
+if [ "$(uname -s)" = Linux ] && ! command -v bwrap >/dev/null; then
+    echo "note: bubblewrap (bwrap) is missing: 'induction-course grade' will run student code unsandboxed; install it with: sudo apt-get install bubblewrap"
+fi

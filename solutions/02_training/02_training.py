@@ -154,7 +154,8 @@ for seed in (2101, 2102):
 # <details><summary>Hint 2</summary> <code>torch.randint(0, high, (batch_size,),
 # generator=generator)</code> for the starts; <code>torch.arange(n_ctx - 1)</code> added to each
 # start gives the indices. </details>
-# <details><summary>Hint 3</summary> <code>windows = stream[starts[:, None] + torch.arange(n_ctx - 1)[None, :]]</code>,
+# <details><summary>Hint 3</summary> Index the stream with a [batch_size, n_ctx - 1] tensor of
+# positions: the starts as a column plus <code>torch.arange(n_ctx - 1)</code> as a row (broadcasting),
 # then <code>torch.cat</code> a column of <code>bos</code> in front. The largest start that fits is
 # <code>len(stream) - (n_ctx - 1)</code>. </details>
 #
@@ -288,9 +289,9 @@ for L in (10, 7, 13):
 #
 # <details><summary>Hint 1</summary> Four things, in order: clear the gradients, compute the
 # loss, back-propagate, update. </details>
-# <details><summary>Hint 2</summary> <code>optimizer.zero_grad()</code>, your
-# <code>per_token_loss(model(tokens), tokens).mean()</code>, <code>loss.backward()</code>,
-# <code>optimizer.step()</code>. </details>
+# <details><summary>Hint 2</summary> The optimizer's <code>zero_grad</code> and <code>step</code>
+# methods; <code>backward</code> on the mean of your <code>per_token_loss</code> of the model's
+# logits. </details>
 # <details><summary>Hint 3</summary> Return <code>loss.item()</code>: the value computed before
 # <code>optimizer.step()</code> changed the weights. </details>
 #
@@ -391,6 +392,7 @@ else:
 history = checkpoints.load_history(run_dir)
 tokens_per_step, train_losses = checkpoints.load_train_losses(run_dir)
 steps = [h["step"] for h in history]
+later_all = [h["loss_later_repeats"] for h in history]  # every checkpoint's later-copy loss (the probe below)
 print(f"{len(history)} checkpoints, steps {steps[0]} .. {steps[-1]}; {tokens_per_step} tokens per step")
 
 # %%
@@ -429,10 +431,10 @@ print(f"smoothed loss: {smoothed[0]:.2f} at step 0, {smoothed[100]:.2f} at step 
 #
 # <details><summary>Hint 1</summary> Label every column with its copy number, then average the
 # columns of copy 0 and those of copies 1, 2, …. </details>
-# <details><summary>Hint 2</summary> <code>i = torch.arange(n_columns)</code>;
-# <code>copy = (i - 1).clamp_min(0) // seg_len</code>; a boolean mask selects columns. </details>
-# <details><summary>Hint 3</summary> <code>per_pos = per_token_loss.mean(0)</code>, then
-# <code>float(per_pos[copy == 0].mean()), float(per_pos[copy &gt;= 1].mean())</code>. </details>
+# <details><summary>Hint 2</summary> <code>torch.arange</code> over the columns, minus one, clamped at 0 (<code>clamp_min</code>), integer-divided
+# (<code>//</code>) by seg_len; a boolean mask then selects columns. </details>
+# <details><summary>Hint 3</summary> Average over the batch first (<code>mean(0)</code>), then
+# over the columns of copy 0 and over those of copy ≥ 1; return both as Python floats. </details>
 #
 # **Expected output**: `✔ repeat_losses: all visible checks passed.`; in the sweep below, the
 # last checkpoint's later-copy loss is 0.54 against 5.80 on the first copy (±0.05).
@@ -580,8 +582,6 @@ def find_bump(steps: list, values: list, rising: bool = True) -> int:
 
 # %% nbgrader={"grade": true, "grade_id": "ch2_find_bump", "points": 1}
 checks.check_find_bump(find_bump)
-# Every checkpoint's later-copy loss, as measured during training (the same probe as above).
-later_all = [h["loss_later_repeats"] for h in history]
 bump = find_bump(steps, later_all, rising=False)
 before = steps[steps.index(bump) - 1]
 print(f"the later-copy loss drops most between step {before} and step {bump}")

@@ -112,8 +112,8 @@ print(f"clean loss on the later repeats: {clean_loss:.3f}")
 # **Difficulty** ●○○○○ · **Importance** ●●●●● · about 10 minutes
 #
 # <details><summary>Hint 1</summary> The hook gets <code>z</code> [batch, pos, head, d_head] and returns a changed copy; the head is the third axis. </details>
-# <details><summary>Hint 2</summary> <code>z = z.clone()</code>, then assign 0 to the head's slice; the hook's name is <code>hook_name("z", layer)</code>. </details>
-# <details><summary>Hint 3</summary> <code>z[:, :, head] = 0.0</code> inside the hook, and return <code>model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer), hook)])</code>. </details>
+# <details><summary>Hint 2</summary> Clone <code>z</code> before writing into it (never change the tensor you were handed); the hook's name is <code>hook_name("z", layer)</code>. </details>
+# <details><summary>Hint 3</summary> Inside the hook, set the head's slice, <code>z[:, :, head]</code>, to zero and return the clone; then return <code>model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer), hook)])</code>. </details>
 #
 # **Expected output**: `✔ zero_ablation: all visible checks passed.` and `zero-ablate 1.0: Δ loss on
 # later repeats = +0.872` (±0.01): a little, because the other three induction heads back it up
@@ -156,7 +156,7 @@ checks.compare_with_reference("zero_ablation", zero_ablation, seed=502, layer=0,
 #
 # <details><summary>Hint 1</summary> Two runs: one on the reference batch to get the head's average z, one on the tokens with a hook that writes it in. </details>
 # <details><summary>Hint 2</summary> <code>model.run_with_cache(reference_tokens)</code>, then <code>cache[hook_name("z", layer)][:, :, head]</code> is [n_ref, pos, d_head]. </details>
-# <details><summary>Hint 3</summary> <code>.mean(dim=0)</code> gives [pos, d_head]; in the hook <code>z[:, :, head] = mean_z</code> broadcasts it over the batch. </details>
+# <details><summary>Hint 3</summary> <code>.mean(dim=0)</code> gives [pos, d_head]; assigning it to the head's slice of <code>z</code> in the hook broadcasts it over the batch. </details>
 #
 # **Expected output**: `✔ mean_ablation: all visible checks passed.` and `mean-ablate 1.0: Δ loss =
 # +0.931` (±0.01).
@@ -203,7 +203,7 @@ checks.compare_with_reference("mean_ablation", mean_ablation, seed=512, layer=0,
 #
 # <details><summary>Hint 1</summary> Cache the clean run first; then a single <code>run_with_hooks</code> with one pattern hook per layer plus your zero hook on z. </details>
 # <details><summary>Hint 2</summary> A hook may ignore its input and return the cached tensor: <code>lambda p, hook: cache[hook_name("pattern", hook.layer())]</code>. </details>
-# <details><summary>Hint 3</summary> <code>hooks = [(hook_name("pattern", l), freeze) for l in range(model.cfg.n_layers)]</code>, then add <code>(hook_name("z", layer), zero)</code>. </details>
+# <details><summary>Hint 3</summary> A list with one <code>(hook_name("pattern", l), freeze)</code> pair per layer index <code>l</code>, plus <code>(hook_name("z", layer), zero)</code>. </details>
 #
 # **Expected output**: `✔ pattern_preserving_ablation: all visible checks passed.`, then for the
 # previous-token heads 0.1 + 0.2 `zero: Δ loss = +5.298` and `pattern_preserving: Δ loss = -0.153`
@@ -257,7 +257,7 @@ checks.compare_with_reference("pattern_preserving_ablation", pattern_preserving_
 #
 # <details><summary>Hint 1</summary> Hook the layer's pattern [batch, head, q, k] and multiply the head's slice by a 0/1 mask that is 0 on the stripe. </details>
 # <details><summary>Hint 2</summary> <code>keep = (~induction_target_mask(tokens)).float()</code> is [batch, q, k], the same shape as <code>pattern[:, head]</code>. </details>
-# <details><summary>Hint 3</summary> In the hook: <code>pattern = pattern.clone(); pattern[:, head] = pattern[:, head] * keep</code>; no division afterwards. </details>
+# <details><summary>Hint 3</summary> In the hook: clone the pattern, multiply the head's slice <code>[:, head]</code> by <code>keep</code>, write it back; no division afterwards. </details>
 #
 # **Expected output**: `✔ stripe_knockout: all visible checks passed.`; in the next cell the stripe
 # of all four induction heads costs +6.862 nats (±0.01), almost as much as removing the heads
@@ -343,7 +343,7 @@ def single_head_table(model, probe: torch.Tensor, seg_len: int) -> torch.Tensor:
 # %% nbgrader={"grade": true, "grade_id": "ch5_single_head_table", "points": 2}
 checks.check_single_head_table(single_head_table)
 with torch.no_grad():
-    my_table = single_head_table(model, probe, SEG)
+    my_table = checks.on_its_own(single_head_table, "single_head_table")(model, probe, SEG)
 print("your Δ later-repeat loss [layer, head]:\n", my_table)
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("single_head_table", single_head_table, seed=541, n_heads=2, n_layers=2, seg_len=4)
@@ -443,7 +443,7 @@ plt.show()
 # **Difficulty** ●●○○○ · **Importance** ●●●●○ · about 10 minutes
 #
 # <details><summary>Hint 1</summary> The ICL score of a run is one column of its per-token loss minus another; compute it for the ablated and the clean logits. </details>
-# <details><summary>Hint 2</summary> <code>early, late = M.icl_positions(text.shape[1])</code>; <code>cross_entropy_next_token(logits, text, per_token=True)</code> gives the table. </details>
+# <details><summary>Hint 2</summary> <code>M.icl_positions</code> of the context length (<code>text.shape[1]</code>) gives (early, late); <code>cross_entropy_next_token(logits, text, per_token=True)</code> gives the table. </details>
 # <details><summary>Hint 3</summary> <code>loss[:, late - 1].mean() - loss[:, early - 1].mean()</code> for each run, then ablated minus clean, as a float. </details>
 #
 # **Expected output**: `✔ icl_effect: all visible checks passed.` and `Δ ICL score, head 1.0
@@ -469,7 +469,7 @@ def icl_effect(model, text: torch.Tensor, layer: int, head: int) -> float:
 # %% nbgrader={"grade": true, "grade_id": "ch5_icl_effect", "points": 2}
 checks.check_icl_effect(icl_effect)
 with torch.no_grad():
-    print(f"Δ ICL score, head 1.0 zero-ablated: {icl_effect(model, text, 1, 0):+.3f}")
+    print(f"Δ ICL score, head 1.0 zero-ablated: {checks.on_its_own(icl_effect, 'icl_effect')(model, text, 1, 0):+.3f}")
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("icl_effect", icl_effect, seed=571, layer=1, head=1, n_pos=40, batch=3)
 checks.compare_with_reference("icl_effect", icl_effect, seed=572, layer=0, head=0, n_pos=64, n_heads=3)
@@ -648,7 +648,7 @@ for name, values in (("induction heads", sweep_ind), ("previous-token heads", sw
 # **Difficulty** ●●●●○ · **Importance** ●●●○○ · about 30 minutes
 #
 # <details><summary>Hint 1</summary> Each head is two small matrices: QK decides where it looks, OV what it writes. Write them as one-hot maps between the blocks of the table above. </details>
-# <details><summary>Hint 2</summary> Index assignments set a whole diagonal at once: <code>model.W_E[v, TOK + v] = 1.0</code> with <code>v = torch.arange(V)</code>; do it under <code>torch.no_grad()</code> after zeroing every parameter. </details>
+# <details><summary>Hint 2</summary> Index assignments set a whole diagonal at once: with <code>v = torch.arange(V)</code>, <code>W_E[v, TOK + v]</code> addresses every token's own direction; do it under <code>torch.no_grad()</code> after zeroing every parameter. </details>
 # <details><summary>Hint 3</summary> Head 0.0's query maps position p to direction p and its key maps position k to direction k + 1; head 1.0's query reads the TOK block and its key the PREV block; both OV circuits copy a one-hot token, head 1.0's with a factor of about 10. </details>
 #
 # **Expected output**: `✔ build_induction_model: all visible checks passed.` and

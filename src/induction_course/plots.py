@@ -66,8 +66,8 @@ def scores_over_training(history: Sequence[dict], path=None, icl: dict | None = 
         icl = {"icl_band": [h["icl_band_score"] for h in history], "icl_band_se": [h["icl_band_se"] for h in history]}
     if icl is not None:
         m, se = torch.tensor(icl["icl_band"]), torch.tensor(icl["icl_band_se"])
-        axes[2].plot(tokens, m, marker=".", color="k")
-        axes[2].fill_between(tokens, m - se, m + se, color="k", alpha=0.2)
+        axes[2].plot(tokens, m.tolist(), marker=".", color="k")
+        axes[2].fill_between(tokens, (m - se).tolist(), (m + se).tolist(), color="k", alpha=0.2)
     else:
         axes[2].plot(tokens, [h["icl_score"] for h in history], marker=".", color="k")
     titles = ("layer-0 previous-token score", "layer-1 prefix-matching score", "in-context-learning score")
@@ -142,8 +142,8 @@ def icl_over_training(series: dict, history: Sequence[dict], path=None, ax=None)
     tokens, floor = _tokens_axis(series["tokens"])
     m = torch.tensor(series["icl_band"])
     se = torch.tensor(series["icl_band_se"])
-    ax.plot(tokens, m, marker=".", color="k", label="ICL score (late band - early band)")
-    ax.fill_between(tokens, m - se, m + se, color="k", alpha=0.2, label="+- 1 standard error")
+    ax.plot(tokens, m.tolist(), marker=".", color="k", label="ICL score (late band - early band)")
+    ax.fill_between(tokens, (m - se).tolist(), (m + se).tolist(), color="k", alpha=0.2, label="+- 1 standard error")
     _bump_span(ax, history, tokens, floor)
     ax.axhline(0, color="0.6", lw=0.8)
     ax.set_xscale("log")
@@ -164,15 +164,15 @@ def copying_over_training(series: dict, history: Sequence[dict], path=None, prev
     eig = torch.stack(series["copying_eigen"])
     L = top1.shape[1]
     for head in range(top1.shape[2]):
-        axes[0].plot(tokens, top1[:, -1, head], marker=".", label=f"{L - 1}.{head}")
-        axes[1].plot(tokens, eig[:, -1, head], marker=".", label=f"{L - 1}.{head}")
+        axes[0].plot(tokens, top1[:, -1, head].tolist(), marker=".", label=f"{L - 1}.{head}")
+        axes[1].plot(tokens, eig[:, -1, head].tolist(), marker=".", label=f"{L - 1}.{head}")
     axes[0].set_title("OV top-1 copying accuracy (last layer)", fontsize=10)
     axes[1].set_title("eigenvalue copying score (last layer): saturates early", fontsize=10)
     if series.get("kcircuit_top1"):
         kc = torch.stack(series["kcircuit_top1"]).mean(1)  # [T, h0]
         for h0 in range(kc.shape[1]):
             style = "-" if h0 in prev_heads else "--"
-            axes[2].plot(tokens, kc[:, h0], style, marker=".", label=f"0.{h0}" + (" (prev-token)" if h0 in prev_heads else ""))
+            axes[2].plot(tokens, kc[:, h0].tolist(), style, marker=".", label=f"0.{h0}" + (" (prev-token)" if h0 in prev_heads else ""))
         axes[2].set_title("token-level K-circuit top-1 through layer-0 head", fontsize=10)
     for ax in axes:
         ax.set_xscale("log")

@@ -78,7 +78,7 @@ targets = [{p["root"] + "/graders/nbgrader_config.py"!r}, {p["root"] + "/solutio
 for t in targets:
     try:
         with open(t, "a") as fh:
-            fh.write("\\n# {MARK}\\n")
+            fh.write("\\n# " + "{MARK[:6]}" + "{MARK[6:]}" + "\\n")  # never whole in the source
     except OSError as err:
         errors.append(err)
 secrets = ["../../../private/gradebook.db", {p["root"] + "/solutions/" + CH1 + "/" + CH1 + ".py"!r},
@@ -87,7 +87,7 @@ secrets = ["../../../private/gradebook.db", {p["root"] + "/solutions/" + CH1 + "
 for s in secrets:
     try:
         with open(s, "rb") as fh:
-            got.append("LEAK:" + s + ":" + fh.read().decode("latin-1"))
+            got.append("LE" + "AK:" + s + ":" + fh.read().decode("latin-1"))
     except OSError as err:
         errors.append(err)
 print("\\n".join(got) or "nothing read")

@@ -510,3 +510,18 @@ def test_losses_at_tokens_match_the_full_forward():
     with torch.no_grad():
         full = cross_entropy_next_token(m(text), text, per_token=True)
     assert torch.allclose(losses_at_tokens(m, text, idx), full[:, idx - 1], atol=1e-4)
+
+
+def test_evaluate_records_the_banded_icl_score_with_its_error():
+    from induction_course.checkpoints import load_eval_set, load_model
+    from induction_course.evaluation import EvalSet, evaluate
+
+    ev = load_eval_set()
+    small = EvalSet(probe=ev.probe[:4], text=ev.text[:64], seg_len=ev.seg_len, bos=ev.bos)
+    rec = evaluate(load_model(), small)
+    assert rec["icl_band_score"] < 0 and 0 < rec["icl_band_se"] < 0.3
+    with torch.no_grad():
+        from induction_course.model import cross_entropy_next_token
+
+        ptl = cross_entropy_next_token(load_model()(small.text), small.text, per_token=True)
+    assert rec["icl_band_score"] == pytest.approx(M.icl_band_score(ptl).mean, abs=1e-4)

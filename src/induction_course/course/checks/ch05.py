@@ -26,7 +26,7 @@ from induction_course.course.checks.core import (
 from induction_course.model import AttnOnlyTransformer, ModelConfig, cross_entropy_next_token, hook_name
 from induction_course.probes import duplicate_target_mask, induction_target_mask, repeated_random_tokens
 
-__all__ = ["CheckFailed", "EXERCISES", "REFERENCES", "compare_with_reference", "or_reference", "run_visible_checks"]
+__all__ = ["CheckFailed", "EXERCISES", "REFERENCES", "compare_with_reference", "on_its_own", "or_reference", "run_visible_checks"]
 
 
 def _run(model, tokens, hooks):
@@ -391,6 +391,25 @@ def or_reference(fn, exercise: str):
 
 
 _CHECKS = ChapterChecks(list(EXERCISES.values()), pieces=_PIECES, no_grad=True)
+
+
+def on_its_own(fn, exercise: str):
+    """``fn`` (the student's answer to ``exercise``) for the print line of its grade cell: called
+    as it is; if an *earlier* exercise it calls is still blank (``NotImplementedError``), called
+    again with the references of the other exercises in place (as the checks do), with a note, so
+    the grade cell does not fail for another exercise."""
+
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NotImplementedError:
+            with _CHECKS.reference_pieces(fn, keep=exercise):
+                out = fn(*args, **kwargs)  # still raises if fn itself is blank: its own exercise
+            print(f"note: an exercise that `{exercise}` calls is not finished; shown with the package's reference "
+                  "in its place (finish exercise 1 (`zero_ablation`) to see your own).")
+            return out
+
+    return call
 compare_with_reference = _CHECKS.compare_with_reference
 run_visible_checks = _CHECKS.run_visible_checks
 _make_check = _CHECKS.make_check

@@ -7,6 +7,8 @@
 - :mod:`.intake`         reading and checking a class's submissions (folders, zips)
 - :mod:`.preprocessors`  the steps that make a student's notebook gradable
 - :mod:`.autograde`      ``induction-course grade``: one course folder and kernel per student
+- :mod:`.sandbox`        bubblewrap around each student's run and its kernel; cgroups, uids
+- :mod:`.scores`         the points recomputed by the grader from the autograded notebook
 - :mod:`.outputs`        ``grades.csv``, ``feedback/`` and ``report.txt``
 - :mod:`.cli`            the ``release`` and ``grade`` subcommands
 - ``kernel_launcher.py`` the kernel with memory and CPU limits (run by path, never imported)

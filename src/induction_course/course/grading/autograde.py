@@ -5,14 +5,16 @@
 (release + gradebook + that notebook, no solutions), ``jobs`` at a time, with a time limit per
 cell and per notebook and a memory limit on the kernel (``kernel_launcher.py``), merges the
 per-student gradebooks into one, runs ``nbgrader generate_feedback`` and writes the outputs
-(:mod:`.outputs`). A notebook that loops, runs out of memory, kills its kernel or was
-tampered with gets a line in the report and the points it earned; the rest of the class is
-graded.
+(:mod:`.outputs`). Each run is sandboxed (:mod:`.sandbox`) and its points are recomputed
+here from the autograded notebook (:mod:`.scores`), never taken from files the run could
+write. A notebook that loops, runs out of memory, kills its kernel or was tampered with gets
+a line in the report and the points it earned; the rest of the class is graded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -225,7 +227,7 @@ def _run_student(task: GradeTask, cmd: list[str], log: Path, limit: float) -> tu
     if not plan.enabled:
         code, seconds = run_limited(cmd, task.course, worker_env(task), limit, log, task.course / "kernel.pid")
         return code, seconds, []
-    name = f"induction-grade-{os.getpid()}-{task.index}"
+    name = f"induction-grade-{hashlib.sha256(str(task.course).encode()).hexdigest()[:16]}"  # unique per run
     uid = run_uid(plan, task.index)
     give_to_run(task.course, uid)
     procs = cgroup_create(plan, name, task.memory_mb + 1024, NPROC)
@@ -452,7 +454,7 @@ def grade(
         result = GradeResult(chapter, grade_cells(source_notebook(root, chapter)), out=out,
                              warnings=run.plan.warnings())
         for line in result.warnings:
-            print(line, file=sys.stderr, flush=True)  # even with quiet: nobody should miss it
+            print(line, flush=True)  # even with quiet: nobody should miss it
         graded = [s for s in subs if s.problem is None and s.notebook is not None]
         outcome, notes = _autograde_class(run, graded, result) if graded else ({}, {})  # bad files need no nbgrader
         write_outputs(result, subs, outcome, notes, run.course, run.say)
