@@ -15,12 +15,18 @@
 import sys
 
 if "google.colab" in sys.modules:
+    import glob
     import importlib.util
+    import os
     import subprocess
 
     if importlib.util.find_spec("induction_course") is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                        "induction-course[colab] @ git+https://github.com/induction-heads-course/induction-heads.git@main"], check=True)
+        wheels = sorted(glob.glob("induction_course-*.whl") + glob.glob("/content/induction_course-*.whl"))
+        source = wheels[-1] + "[colab]" if wheels else None  # no published address yet
+        if source is None:
+            raise SystemExit("This course has no published address yet, so Colab cannot install it: upload the course wheel (induction_course-*.whl, from your instructor) to this session's files and run this cell again, or ask your instructor to publish the course (induction-course links).")
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True,
+                       env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
 from induction_course.course.notebook.runtime import setup_runtime
 
 DEVICE = setup_runtime()

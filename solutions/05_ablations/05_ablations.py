@@ -15,12 +15,18 @@
 import sys
 
 if "google.colab" in sys.modules:
+    import glob
     import importlib.util
+    import os
     import subprocess
 
     if importlib.util.find_spec("induction_course") is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                        "induction-course[colab] @ git+https://github.com/induction-heads-course/induction-heads.git@main"], check=True)
+        wheels = sorted(glob.glob("induction_course-*.whl") + glob.glob("/content/induction_course-*.whl"))
+        source = wheels[-1] + "[colab]" if wheels else None  # no published address yet
+        if source is None:
+            raise SystemExit("This course has no published address yet, so Colab cannot install it: upload the course wheel (induction_course-*.whl, from your instructor) to this session's files and run this cell again, or ask your instructor to publish the course (induction-course links).")
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True,
+                       env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
 from induction_course.course.notebook.runtime import setup_runtime
 
 DEVICE = setup_runtime()
@@ -530,7 +536,7 @@ print(f"4. Δ ICL score on 4 disjoint sets of 32 windows: {[round(float(x), 2) f
 # What the numbers say (the cell above):
 #
 # 1. Head 0.0 spreads its attention over the last few tokens (0.10 on the current token, 0.16 one
-#    back, 0.12 two back, then 0.10, 0.08, 0.06) and 0.11 on BOS: a "recent tokens" head, with
+#    back, 0.12 two back, then 0.10, 0.08, 0.07) and 0.11 on BOS: a "recent tokens" head, with
 #    previous-token score 0.16 against 0.86 for heads 0.1 and 0.2. Removing it does not touch the
 #    repeated-token skill (Δ later-repeat loss −0.02).
 # 2. It is the head the model needs most for *ordinary* prediction: removing it raises the text

@@ -48,6 +48,8 @@ def chapter(tmp_path_factory):
     src = ROOT / "solutions" / CHAPTER / f"{CHAPTER}.ipynb"
     copy = work / src.name  # executing writes nothing next to solutions/
     shutil.copyfile(src, copy)
+    for picture in src.parent.glob("*.png"):  # the expected-output pictures the Markdown shows
+        shutil.copyfile(picture, work / picture.name)
     page = notebook_to_html(copy, work / f"{CHAPTER}.html", execute=True, timeout=300)
     return {"nb": nbformat.read(src, as_version=4), "page": page, "rendered": render(page, work / "chromium")}
 
@@ -77,8 +79,11 @@ def test_chapter_draws_offline(chapter):
             assert c["rect"]["width"] > 0 and c["rect"]["height"] > 0, view["id"]
             assert c["colours"] >= MIN_COLOURS and c["inked"] >= MIN_INK, (view["id"], c)
 
-    # plots: every plt.show() left an image that decoded and is not blank
-    assert len(probe["images"]) == code.count("plt.show()") > 0
+    # plots: every plt.show() left an image, and every expected-output picture of the Markdown
+    # (a local PNG, embedded by the export) is one too; each decoded and is not blank
+    markdown = "\n".join(c.source for c in chapter["nb"].cells if c.cell_type == "markdown")
+    pictures = len(re.findall(r"!\[[^\]]*\]\((?!https?:)[^)\s]+\.png\)", markdown))
+    assert len(probe["images"]) == code.count("plt.show()") + pictures and code.count("plt.show()") > 0
     for im in probe["images"]:
         assert im["src"].startswith("data:image/png") and im["complete"] and im["naturalWidth"] > 0, im
         assert im["colours"] >= MIN_COLOURS and im["inked"] >= MIN_INK, im

@@ -7,6 +7,7 @@ The tests every chapter gets (the reference passes, wrong answers lose, ...) are
 from __future__ import annotations
 
 import pytest
+import torch
 
 from chapter_harness import HANG_LIMIT_S, chapter, executed
 
@@ -24,3 +25,20 @@ def test_shipped_model_heads_are_the_documented_ones(ns):
     assert ns["found"] == {"previous_token": [(0, 1), (0, 2)], "induction": [(1, 0), (1, 1), (1, 2), (1, 3)]}
     diag = ns["diag_top1"]
     assert diag[1:3].min() > 0.5 and diag[0].max() < 0.3  # K-composition through the previous-token heads
+
+
+def test_a_demo_cell_falls_back_to_the_reference_and_names_the_exercise(capsys):
+    from induction_course import metrics
+    from induction_course.course.checks import ch03 as checks
+
+    def identify_heads(prev_scores, induction_scores, threshold=0.4):
+        raise NotImplementedError()
+
+    used = checks.mine_or_reference("identify_heads", identify_heads, 8)
+    assert "finish exercise 8 (`identify_heads`)" in capsys.readouterr().out
+    scores = torch.zeros(2, 4)
+    scores[0, 1] = scores[1, 2] = 0.9
+    assert used(scores, scores) == {"previous_token": [(0, 1)], "induction": [(1, 2)]}
+    # a finished answer is used as it is, silently
+    assert checks.mine_or_reference("previous_token_score", metrics.previous_token_score, 2) is metrics.previous_token_score
+    assert capsys.readouterr().out == ""

@@ -103,6 +103,7 @@ class _FakeColab:
     def __init__(self, monkeypatch, package_installed: bool):
         self.widget_calls = 0
         self.installs: list[list[str]] = []
+        self.envs: list[dict] = []
         colab = types.ModuleType("google.colab")
         colab.output = types.SimpleNamespace(enable_custom_widget_manager=self._enable)
         monkeypatch.setitem(sys.modules, "google.colab", colab)
@@ -115,8 +116,9 @@ class _FakeColab:
     def _enable(self):
         self.widget_calls += 1
 
-    def _run(self, cmd, check=False, **kw):
+    def _run(self, cmd, check=False, env=None, **kw):
         self.installs.append(list(cmd))
+        self.envs.append(dict(env or {}))
         return subprocess.CompletedProcess(cmd, 0)
 
 
@@ -127,10 +129,35 @@ def _run_setup_cell(path: Path) -> dict:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_setup_cell_in_a_fresh_colab_installs_enables_widgets_and_picks_the_device(path, monkeypatch, capsys):
+def test_setup_cell_in_a_fresh_colab_without_a_published_address_says_what_to_do(path, monkeypatch, tmp_path):
+    """Until links.REPOSITORY is a real address, no git install (it would ask for a password):
+    one line that says to upload the wheel or publish the course."""
+    assert not links.published(), "the committed address is the placeholder; update this test when publishing"
     colab = _FakeColab(monkeypatch, package_installed=False)
-    ns = _run_setup_cell(path)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="no published address yet.*upload the course wheel"):
+        _run_setup_cell(path)
+    assert colab.installs == []
+
+
+def test_setup_cell_in_a_fresh_colab_installs_an_uploaded_wheel(monkeypatch, tmp_path, capsys):
+    colab = _FakeColab(monkeypatch, package_installed=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "induction_course-0.2.0-py3-none-any.whl").write_bytes(b"")
+    ns = _run_setup_cell(NOTEBOOKS[0])
+    assert colab.installs == [[sys.executable, "-m", "pip", "install", "--quiet",
+                               "induction_course-0.2.0-py3-none-any.whl[colab]"]]
+    assert colab.widget_calls == 1 and ns["DEVICE"] == REAL_DEVICE
+
+
+def test_setup_cell_in_a_fresh_colab_installs_the_published_course(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(links, "REPOSITORY", "https://github.com/some-university/induction-heads")
+    colab = _FakeColab(monkeypatch, package_installed=False)
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    exec(compile(links.setup_cell_source(), "setup", "exec"), ns)
     assert colab.installs == [[sys.executable, "-m", "pip", "install", "--quiet", links.pip_requirement()]]
+    assert colab.envs[-1]["GIT_TERMINAL_PROMPT"] == "0"  # a private repository fails, never prompts
     assert colab.widget_calls == 1
     assert ns["DEVICE"] == REAL_DEVICE
     out = capsys.readouterr().out

@@ -9,7 +9,7 @@ student  what                                                   expected
 ======== ===================================================== ==============================
 alice    the reference solution                                 25 (as graded alone)
 bob      the untouched release                                  0
-carl     ``while True: pass`` in the embed solution (10 s/cell) 21: embed and forward (uses it)
+carl     ``while True: pass`` in the embed solution (20 s/cell) 21: embed and forward (uses it)
 dina     allocates 8 GB (limit 3 GB) in pos_embed               21: pos_embed and forward
 eddie    ``os._exit(1)`` in the forward solution                13: points before the death
 fay      release, asserts deleted, one test cell deleted        0: tests restored, put back
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 
 SOLUTION = ROOT / "solutions" / CH1 / f"{CH1}.ipynb"
 RELEASE = ROOT / "chapters" / CH1 / f"{CH1}.ipynb"
-TIMEOUT, MEMORY_MB = 10, 3072
+TIMEOUT, MEMORY_MB = 20, 3072  # the bridge cell of chapter 1 takes 5-9 s on 2 busy cores
 
 
 def _cell(nb, gid):

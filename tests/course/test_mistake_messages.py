@@ -194,3 +194,26 @@ def test_the_mistake_is_not_in_the_catalogue(chapter, mistake):
         except Exception:
             continue
         assert not _same(mine, theirs), f"{mistake} answers like the catalogued {w.fn.__name__} ({w.why})"
+
+
+def test_generic_message_agrees_with_a_plural_subject():
+    from induction_course.course.checks.core import compare_tensor
+
+    x = torch.arange(6.0).reshape(2, 3)
+    with pytest.raises(ValuesDiffer, match="the logits have the right shape but wrong values"):
+        compare_tensor("transformer_forward", x + 1, x, what="the logits")
+    with pytest.raises(ValuesDiffer, match="the pattern has the right shape"):
+        compare_tensor("attention_pattern", x + 1, x, what="the pattern")
+
+
+def test_property_helpers_name_the_first_broken_property():
+    from induction_course.course.checks.core import causal_violation, first_failing_property, rows_sum_to_one
+
+    pattern = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    assert rows_sum_to_one(pattern) is None and causal_violation(pattern) is None
+    leaky = pattern.clone()
+    leaky[1] = torch.tensor([0.2, 0.3, 0.5])
+    assert "position 1 attends to position 2 (the future)" in causal_violation(leaky)
+    with pytest.raises(CheckFailed, match=r"✓ rows sum to 1; ✗ position 1 attends to position 2 \(the future\)"):
+        first_failing_property("attention_pattern", "your pattern", [
+            ("rows sum to 1", lambda: rows_sum_to_one(leaky)), ("causal", lambda: causal_violation(leaky))])

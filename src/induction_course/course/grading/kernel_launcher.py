@@ -135,7 +135,7 @@ def main(argv: list[str]) -> None:
 
 def survivable_execute():
     """nbgrader's ``Execute`` that survives the death of its kernel (see the module docstring)."""
-    from nbclient.exceptions import DeadKernelError
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from nbformat.notebooknode import NotebookNode
     from nbgrader.preprocessors import Execute
 
@@ -153,6 +153,11 @@ def survivable_execute():
                 return cell, self.resources
             try:
                 return super().preprocess_cell(cell, resources, index)
+            except CellTimeoutError:  # interrupted, but not idle within nbclient's grace period (a
+                # busy machine, or C code that ignores the interrupt): this cell loses, the rest runs
+                cell.outputs.append(_error(
+                    "CellTimeoutError", "the cell did not stop at the time limit even when interrupted"))
+                return cell, self.resources
             except DeadKernelError:
                 self._dead_at = index
                 cell.outputs.append(_error(

@@ -12,13 +12,14 @@ import re
 from pathlib import Path
 
 __all__ = [
-    "REPOSITORY", "BRANCH", "colab_url", "binder_url", "badges_markdown", "pip_requirement",
+    "REPOSITORY", "BRANCH", "PLACEHOLDER", "published", "colab_url", "binder_url", "badges_markdown", "pip_requirement",
     "setup_cell_source", "sync",
 ]
 
 # Placeholder until the course is published: nobody inside this workplace knows the final
 # address. Change it here, then run `induction-course links` and `induction-course release`.
-REPOSITORY = "https://github.com/induction-heads-course/induction-heads"
+PLACEHOLDER = "https://github.com/induction-heads-course/induction-heads"
+REPOSITORY = PLACEHOLDER
 BRANCH = "main"
 
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -53,8 +54,25 @@ def pip_requirement() -> str:
     return f"induction-course[colab] @ git+https://github.com/{_slug()}.git@{BRANCH}"
 
 
+def published() -> bool:
+    """Whether ``REPOSITORY`` is a real address (not the placeholder nobody can install from)."""
+    return REPOSITORY != PLACEHOLDER
+
+
+UNPUBLISHED_MESSAGE = (
+    "This course has no published address yet, so Colab cannot install it: upload the course "
+    "wheel (induction_course-*.whl, from your instructor) to this session's files and run this "
+    "cell again, or ask your instructor to publish the course (induction-course links)."
+)
+
+
 def setup_cell_source() -> str:
-    """The code of the cell that opens every notebook (percent-script body, no ``# %%`` line)."""
+    """The code of the cell that opens every notebook (percent-script body, no ``# %%`` line).
+
+    In Colab without the package it installs an uploaded wheel if there is one, else the
+    published repository; with neither it stops with one line saying what to do (never a git
+    password prompt: ``GIT_TERMINAL_PROMPT=0``)."""
+    source = f'"{pip_requirement()}"' if published() else "None  # no published address yet"
     return f'''\
 # Setup: run this cell first. In Google Colab it installs the course package and turns on
 # interactive widgets; anywhere else (JupyterLab, Binder, nbgrader) it installs nothing.
@@ -62,12 +80,18 @@ def setup_cell_source() -> str:
 import sys
 
 if "google.colab" in sys.modules:
+    import glob
     import importlib.util
+    import os
     import subprocess
 
     if importlib.util.find_spec("induction_course") is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                        "{pip_requirement()}"], check=True)
+        wheels = sorted(glob.glob("induction_course-*.whl") + glob.glob("/content/induction_course-*.whl"))
+        source = wheels[-1] + "[colab]" if wheels else {source}
+        if source is None:
+            raise SystemExit("{UNPUBLISHED_MESSAGE}")
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True,
+                       env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
 from induction_course.course.notebook.runtime import setup_runtime
 
 DEVICE = setup_runtime()'''
