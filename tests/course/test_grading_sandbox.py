@@ -73,7 +73,7 @@ import glob, os
 errors, got = [], []
 targets = [{p["root"] + "/graders/nbgrader_config.py"!r}, {p["root"] + "/solutions/" + CH1 + "/" + CH1 + ".py"!r},
            {str(PACKAGE / "__init__.py")!r}, {str(PACKAGE / "course/grading/autograde.py")!r},
-           {p["subs"] + "/alice.ipynb"!r}, {p["out"] + "/grades.csv"!r},
+           {p["subs"] + "/alice.ipynb"!r}, {p["out"] + "/grades.csv"!r}, "{CH1}.ipynb",
            {p["work"] + "/students/alice/private/gradebook.db"!r}, {p["work"] + "/course/gradebook.db"!r}]
 for t in targets:
     try:
@@ -82,12 +82,15 @@ for t in targets:
     except OSError as err:
         errors.append(err)
 secrets = ["../../../private/gradebook.db", {p["root"] + "/solutions/" + CH1 + "/" + CH1 + ".py"!r},
+           "{CH1}.ipynb", "../../../nbgrader.log",
            *glob.glob("/proc/*/root" + os.getcwd() + "/../../../private/gradebook.db"),
            *glob.glob("/proc/*/cwd/../../../private/gradebook.db"), *glob.glob("/proc/*/cwd/private/gradebook.db")]
 for s in secrets:
     try:
         with open(s, "rb") as fh:
-            got.append("LE" + "AK:" + s + ":" + fh.read().decode("latin-1"))
+            data = fh.read().decode("latin-1")
+        if data:
+            got.append("LE" + "AK:" + s + ":" + data)
     except OSError as err:
         errors.append(err)
 print("\\n".join(got) or "nothing read")

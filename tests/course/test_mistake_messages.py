@@ -23,8 +23,10 @@ import pytest
 import torch
 
 from chapter_harness import CHAPTERS
+from induction_course import ablation as A
 from induction_course import functional as F
 from induction_course.course.checks.core import CheckFailed, ValuesDiffer
+from induction_course.metrics import later_repeat_loss
 from induction_course.model import hook_name
 
 
@@ -87,6 +89,21 @@ def unembed_doubled(resid, W_U, b_U):
     return 2 * (resid @ W_U + b_U)
 
 
+# ------------------------------------------------------------------------------ chapter 2
+def loss_without_the_minus(logits, tokens):
+    return logits[:, :-1].log_softmax(-1).gather(-1, tokens[:, 1:, None])[..., 0]
+
+
+def loss_softmax_over_positions(logits, tokens):
+    return -logits.log_softmax(1)[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]
+
+
+def bump_steepest_slope(steps, values, rising=True):
+    s, v = torch.tensor(steps, dtype=torch.float64), torch.tensor(values, dtype=torch.float64)
+    d = (v[1:] - v[:-1]) / (s[1:] - s[:-1])
+    return int(steps[int((d if rising else -d).argmax()) + 1])
+
+
 # ------------------------------------------------------------------------------ chapter 3
 def previous_token_sum_not_mean(pattern):
     return pattern.diagonal(offset=-1, dim1=-2, dim2=-1).sum(-1).mean(0)
@@ -120,6 +137,64 @@ def hooks_only_on_layer_0(model, tokens, detector):
     return torch.stack(rows * model.cfg.n_layers)
 
 
+# ------------------------------------------------------------------------------ chapter 4
+def comp_brackets_missing(W_A, W_B):
+    return torch.linalg.matrix_norm(W_A @ W_B) / torch.linalg.matrix_norm(W_A) * torch.linalg.matrix_norm(W_B)
+
+
+def comp_nuclear_norm_above(W_A, W_B):
+    fro = torch.linalg.matrix_norm
+    return torch.linalg.matrix_norm(W_A @ W_B, ord="nuc") / (fro(W_A) * fro(W_B))
+
+
+def kc_rank_counts_smaller_entries(E, W_QK1, W_OV0):
+    C = (E @ W_QK1[:, None]) @ (E @ W_OV0[None]).transpose(-1, -2)
+    diag = C.diagonal(dim1=-2, dim2=-1)
+    top1 = (C.argmax(-1) == torch.arange(C.shape[-1])).double().mean(-1)
+    return top1, (C < diag[..., None]).sum(-1).double().mean(-1)
+
+
+def band_late_starts_a_column_late(per_token_loss, early, late):
+    (e0, e1), (l0, l1) = early, late
+    d = per_token_loss[:, l0:l1].mean(-1) - per_token_loss[:, e0 - 1:e1].mean(-1)
+    return float(d.mean()), float(d.std() / math.sqrt(d.shape[0]))
+
+
+# ------------------------------------------------------------------------------ chapter 5
+def _z_hook(fn):
+    def hook(z, hook):
+        z = z.clone()
+        fn(z)
+        return z
+    return hook
+
+
+def zero_the_next_head(model, tokens, layer, head):
+    h = (head + 1) % model.cfg.n_heads
+    return model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer), _z_hook(lambda z: z[:, :, h].zero_()))])
+
+
+def mean_read_from_layer_0(model, tokens, layer, head, reference_tokens):
+    _, cache = model.run_with_cache(reference_tokens)
+    m = cache[hook_name("z", 0)][:, :, head].mean(0)
+    return model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer), _z_hook(
+        lambda z: z[:, :, head].copy_(m.expand_as(z[:, :, head]))))])
+
+
+def mean_ablates_the_next_head(model, tokens, layer, head, reference_tokens):
+    return A.mean_ablation(model, tokens, [(layer, (head + 1) % model.cfg.n_heads)], reference_tokens)
+
+
+def table_heads_off_by_one(model, probe, seg_len):
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    clean = later_repeat_loss(model(probe), probe, seg_len)
+    out = torch.empty(L, H, dtype=torch.float64)
+    for l in range(L):
+        for h in range(H):
+            out[l, h] = later_repeat_loss(A.zero_ablation(model, probe, [(l, (h + 1) % H)]), probe, seg_len) - clean
+    return out
+
+
 MISTAKES: dict[str, list[Mistake]] = {
     "01_build_transformer": [
         Mistake("attention_pattern", pattern_mask_off_by_one_the_other_way, "(the future)"),
@@ -139,7 +214,23 @@ MISTAKES: dict[str, list[Mistake]] = {
         Mistake("scores_with_cache", cache_reads_layer_0_for_every_row, "layer 1 differs: it equals the reference's layer 0"),
         Mistake("scores_with_hooks", hooks_only_on_layer_0, "layer 1 differs"),
     ],
-    # "02_training": [...], "04_metrics": [...], "05_ablations": [...]: listed by their owners.
+    "02_training": [
+        Mistake("per_token_loss", loss_without_the_minus, "the loss -log p(token) is >= 0"),
+        Mistake("per_token_loss", loss_softmax_over_positions, "every loss should be log(d_vocab)"),
+        Mistake("find_bump", bump_steepest_slope, "with unevenly spaced checkpoints"),
+    ],
+    "04_metrics": [
+        Mistake("composition_score", comp_brackets_missing, "multiplying W_B by 3 changed your score"),
+        Mistake("composition_score", comp_nuclear_norm_above, "W_A = W_B = I (4 x 4)"),
+        Mistake("kcircuit_scores", kc_rank_counts_smaller_entries, "the diagonal is the largest entry of every row"),
+        Mistake("icl_band_score", band_late_starts_a_column_late, "your late band is columns"),
+    ],
+    "05_ablations": [
+        Mistake("zero_ablation", zero_the_next_head, "those of zero-ablating layer 0, head 2"),
+        Mistake("mean_ablation", mean_read_from_layer_0, "you put the mean of layer 0, head 2's z"),
+        Mistake("mean_ablation", mean_ablates_the_next_head, "those of mean-ablating layer 0, head 2"),
+        Mistake("single_head_table", table_heads_off_by_one, "head 0 differs: it equals the reference's head 1"),
+    ],
 }
 
 _OWNERS = {"02_training": "chapter 2's owner", "04_metrics": "chapter 4's owner", "05_ablations": "chapter 5's owner"}

@@ -16,10 +16,12 @@ import math
 import torch
 
 from induction_course import curves, metrics
+from induction_course.course.checks.ch02_localise import loc_find_bump, loc_per_token_loss
 from induction_course.course.checks.core import (
     ChapterChecks,
     CheckFailed,
     Exercise,
+    ValuesDiffer,
     as_float,
     as_tensor,
     compare_tensor,
@@ -288,8 +290,10 @@ def _cmp_bump(name, actual, expected, case):
         steps[curves.phase_change_index(case["values"], rising=not case["rising"])]:
             "rising=False means the largest *drop* (a loss falls); rising=True the largest rise.",
     }
-    fail(name, f"you found step {actual}, the reference finds step {expected}.",
-          hints.get(actual, "the bump is where the series changes most between two consecutive checkpoints."))
+    if actual in hints:
+        fail(name, f"you found step {actual}, the reference finds step {expected}.", hints[actual])
+    raise ValuesDiffer(f"{name}: you found step {actual}, the reference finds step {expected}.\n  Hint: the bump is "
+                       "where the series changes most between two consecutive checkpoints.")
 
 
 # ---------------------------------------------------------------------- training step
@@ -428,13 +432,15 @@ def or_reference(fn, exercise: str):
     return call
 
 _CHECKS = ChapterChecks([
-    Exercise("per_token_loss", _case_loss, _ref_loss, _cmp_loss, [dict(seed=0), dict(seed=1, batch=1, n_pos=3)]),
+    Exercise("per_token_loss", _case_loss, _ref_loss, _cmp_loss, [dict(seed=0), dict(seed=1, batch=1, n_pos=3)],
+             localise=loc_per_token_loss),
     Exercise("sample_batch", _case_windows, _ref_windows, _cmp_windows, [dict(seed=0)], _props_windows),
     Exercise("repeated_random_tokens", _case_probe, lambda c: None, _cmp_probe,
              [dict(seed=0), dict(seed=1, n_examples=3, seg_len=4, n_repeats=2, pool_size=4)], _props_probe),
     Exercise("icl_score", _case_icl, _ref_icl, _cmp_icl, [dict(seed=0), dict(seed=1, n_ctx=100)]),
     Exercise("repeat_losses", _case_repeat, _ref_repeat, _cmp_repeat, [dict(seed=0), dict(seed=1, seg_len=3)]),
-    Exercise("find_bump", _case_bump, _ref_bump, _cmp_bump, [dict(seed=0), dict(seed=1, rising=False)]),
+    Exercise("find_bump", _case_bump, _ref_bump, _cmp_bump, [dict(seed=0), dict(seed=1, rising=False)],
+             localise=loc_find_bump),
     Exercise("train_step", _make_step_case, _ref_step, _cmp_step, [dict(seed=0)]),
     Exercise("train_loop", _case_loop, _ref_loop, _cmp_loop, [dict(seed=0)]),
 ], pieces=_PIECES)

@@ -13,6 +13,11 @@ import math
 import torch
 
 from induction_course import metrics as M
+from induction_course.course.checks.ch04_localise import (
+    loc_composition_score,
+    loc_icl_band_score,
+    loc_kcircuit_scores,
+)
 from induction_course.course.checks.core import (
     ChapterChecks,
     CheckFailed,
@@ -433,13 +438,16 @@ EXERCISES: dict[str, Exercise] = {
                  [dict(seed=0), dict(seed=1)]),
         Exercise("eigen_copying_score", _case_ov_weights, _ref_eig_copy, _cmp_eig_copy, [dict(seed=2), dict(seed=3)]),
         Exercise("ov_top1_accuracy", _case_top1, _ref_top1, _cmp_top1, [dict(seed=1), dict(seed=3)]),
-        Exercise("composition_score", _case_comp, _ref_comp, _cmp_comp, [dict(seed=0)]),
+        Exercise("composition_score", _case_comp, _ref_comp, _cmp_comp, [dict(seed=0)],
+                 localise=loc_composition_score),
         Exercise("kqv_composition", _case_kqv, _ref_kqv, _cmp_kqv, [dict(seed=0)]),
         Exercise("random_composition_scores", _case_baseline, _ref_baseline, _cmp_baseline, [dict(seed=0)]),
         Exercise("fold_layer_norm", _case_fold, _ref_fold, _cmp_fold, [dict(seed=0), dict(seed=1, n_heads=1)]),
-        Exercise("kcircuit_scores", _case_kcircuit, _ref_kcircuit, _cmp_kcircuit, [dict(seed=0), dict(seed=1)]),
+        Exercise("kcircuit_scores", _case_kcircuit, _ref_kcircuit, _cmp_kcircuit, [dict(seed=0), dict(seed=1)],
+                 localise=loc_kcircuit_scores),
         Exercise("key_score_by_source", _case_keysplit, _ref_keysplit, _cmp_keysplit, [dict(seed=0), dict(seed=1)]),
-        Exercise("icl_band_score", _case_icl_band, _ref_icl_band, _cmp_icl_band, [dict(seed=0), dict(seed=1, n_ctx=128)]),
+        Exercise("icl_band_score", _case_icl_band, _ref_icl_band, _cmp_icl_band, [dict(seed=0), dict(seed=1, n_ctx=128)],
+                 localise=loc_icl_band_score),
     ]
 }
 

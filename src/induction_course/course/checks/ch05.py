@@ -13,6 +13,7 @@ import torch
 
 from induction_course import ablation as A
 from induction_course import metrics as M
+from induction_course.course.checks.ch05_localise import loc_mean_ablation, loc_single_head_table, loc_zero_ablation
 from induction_course.course.checks.core import (
     ChapterChecks,
     CheckFailed,
@@ -337,11 +338,13 @@ def _cmp_hand(name, actual, expected, case):
 EXERCISES: dict[str, Exercise] = {
     e.name: e
     for e in [
-        Exercise("zero_ablation", _case_ablate, _ref_zero, _cmp_zero, [dict(seed=0), dict(seed=1, layer=1, head=0)]),
-        Exercise("mean_ablation", _case_mean, _ref_mean, _cmp_mean, [dict(seed=0), dict(seed=1, layer=1, head=2)]),
+        Exercise("zero_ablation", _case_ablate, _ref_zero, _cmp_zero, [dict(seed=0), dict(seed=1, layer=1, head=0)],
+                 localise=loc_zero_ablation),
+        Exercise("mean_ablation", _case_mean, _ref_mean, _cmp_mean, [dict(seed=0), dict(seed=1, layer=1, head=2)],
+                 localise=loc_mean_ablation),
         Exercise("pattern_preserving_ablation", _case_ablate, _ref_pp, _cmp_pp, [dict(seed=0, layer=0, head=1)]),
         Exercise("stripe_knockout", _case_ablate, _ref_ko, _cmp_ko, [dict(seed=0, layer=1, head=1)]),
-        Exercise("single_head_table", _case_table, _ref_table, _cmp_table, [dict(seed=0)]),
+        Exercise("single_head_table", _case_table, _ref_table, _cmp_table, [dict(seed=0)], localise=loc_single_head_table),
         Exercise("icl_effect", _case_icl_effect, _ref_icl_effect, _cmp_icl_effect, [dict(seed=0), dict(seed=1, layer=0, head=1)]),
         Exercise("ablation_sweep", _case_sweep, lambda c: _sweep(c), _cmp_sweep, [dict(seed=0, n_models=2)]),
         Exercise("build_induction_model", _case_hand, lambda c: None, _cmp_hand, [dict(seed=0)]),

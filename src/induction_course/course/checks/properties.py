@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["batch_independence", "causal_violation", "first_differing_slice", "out_of_range", "rows_sum_to_one",
-           "scale_factor", "symmetric_but_should_not_be"]
+__all__ = ["batch_independence", "causal_violation", "first_differing_slice", "matching_candidate", "out_of_range",
+           "rows_sum_to_one", "scale_factor", "symmetric_but_should_not_be"]
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
@@ -88,6 +88,17 @@ def symmetric_but_should_not_be(actual: torch.Tensor, expected: torch.Tensor, wh
         return None
     if torch.allclose(a, a.transpose(-1, -2), atol=atol) and not torch.allclose(e, e.transpose(-1, -2), atol=atol):
         return f"{what} is symmetric ([i, j] equals [j, i]) but the reference is not"
+    return None
+
+
+def matching_candidate(actual: Any, candidates, atol: float = 1e-5, rtol: float = 1e-4) -> str | None:
+    """The label of the first ``(label, tensor)`` in ``candidates`` that ``actual`` equals (same
+    shape, close values), else ``None``: "your answer is what doing X gives"."""
+    if not isinstance(actual, torch.Tensor):
+        return None
+    for label, value in candidates:
+        if isinstance(value, torch.Tensor) and _close(actual, value, atol, rtol):
+            return label
     return None
 
 

@@ -144,7 +144,9 @@ def kernelspec(task: GradeTask) -> dict:
     group would reach bubblewrap, not the kernel)."""
     plan = task.sandbox
     nested = plan.enabled and plan.nested
-    argv = [*kernel_argv(plan, task.course, task.disk_mb), sys.executable, str(_LAUNCHER),
+    executed = task.course / "autograded" / task.sid / task.chapter / f"{task.chapter}.ipynb"
+    argv = [*kernel_argv(plan, task.course, task.disk_mb, [executed, task.course / "nbgrader.log"]),
+            sys.executable, str(_LAUNCHER),
             *(["--reap"] if nested else []), "--memory-mb", str(task.memory_mb),
             "--cpu-s", str(2 * notebook_time_limit(task.timeout) * max(1, task.threads))]
     if not plan.enabled:  # a pid means something to the grader only outside a pid namespace
