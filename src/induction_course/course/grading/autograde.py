@@ -355,6 +355,9 @@ def _run_tasks(run: _ClassRun, tasks: list[GradeTask], max_points: float) -> dic
     """``grade_one`` for every task, ``run.jobs`` at a time; a task that raises fails alone."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
+    import nbgrader.api  # noqa: F401  the workers import these: a first import from two threads at once
+    import nbgrader.utils  # noqa: F401  fails ("partially initialized module"), so it happens here, once
+
     outcome: dict[str, dict] = {}
     with ThreadPoolExecutor(max_workers=run.jobs) as pool:
         futures = {pool.submit(grade_one, t): t for t in tasks}
@@ -401,11 +404,13 @@ def _autograde_class(run: _ClassRun, graded: list[Submission], result: GradeResu
 
 def _plan(sandbox: bool, root: Path, work: Path, out: Path, submissions: Path) -> SandboxPlan:
     """The sandbox of this class: the repository, the work folder, the output and the
-    submissions hidden; the interpreter and the package visible."""
+    submissions hidden; the interpreter, the package and its data (shipped checkpoints, the
+    tokenizer: chapters 2-5 load them) visible."""
     import induction_course
+    from induction_course.paths import data_dir
 
     visible = [Path(sys.prefix), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
-               Path(induction_course.__file__).resolve().parent]
+               Path(induction_course.__file__).resolve().parent, data_dir().resolve()]
     secret = [Path(root), work, out, submissions]
     plan = plan_sandbox(sandbox, visible, secret)
     plan.hidden_from_notes = [str(p.resolve()) for p in secret]
