@@ -816,3 +816,13 @@ for st in (67, 346, lo, hi, 600, 744, 898, steps[-1]):
 # Figure 1 (induction heads and in-context learning forming at one moment) is clear for the
 # circuit's own scores but only partial for the ICL score. Chapter 5 tests the link causally with
 # ablations.
+#
+# ## Summarise in your own words
+#
+# Write three or four sentences for a classmate who skipped this chapter: which weight score
+# picks out the previous-token heads that each induction head reads (and which one does not, with
+# the numbers above), why the eigenvalue copying score is a poor clock for the phase change here,
+# and what the banded ICL score with its error band does and does not show. (Not graded.)
+
+# %% [markdown]
+# *Your summary here.*
