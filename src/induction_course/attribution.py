@@ -14,13 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from induction_course.model import device_of, hook_name
+from induction_course.model import device_of, hook_name, weight_f64
 
 __all__ = ["KeyScoreDecomposition", "key_score_from_parts", "key_score_decomposition"]
-
-
-def _weight(model, name: str) -> torch.Tensor:
-    return getattr(model, name).detach().to("cpu", torch.float64)
 
 
 def _has_ln(model) -> bool:
@@ -101,17 +97,17 @@ def key_score_decomposition(model, tokens: torch.Tensor, dst_layer: int = 1) -> 
         r = c[hook_name("result", l)]  # [b, p, h, d]
         parts += [r[:, :, h] for h in range(r.shape[2])]
         sources += [f"{l}.{h}" for h in range(r.shape[2])]
-    b_O = _weight(model, "b_O")[:dst_layer].sum(0)
+    b_O = weight_f64(model, "b_O")[:dst_layer].sum(0)
     parts.append(b_O.expand_as(parts[0]))
     sources.append("bias")
     P = torch.stack(parts, 1)  # [b, src, p, d]
-    W_K = _weight(model, "W_K")[dst_layer]  # [h, d, e]
-    b_K = _weight(model, "b_K")[dst_layer]  # [h, e]
+    W_K = weight_f64(model, "W_K")[dst_layer]  # [h, d, e]
+    b_K = weight_f64(model, "b_K")[dst_layer]  # [h, e]
     if _has_ln(model):
         resid = c[hook_name("resid_pre", dst_layer)]
         centred = resid - resid.mean(-1, keepdim=True)
         scale = (centred.pow(2).mean(-1, keepdim=True) + float(model.cfg.eps)).sqrt()  # [b, p, 1]
-        w, b_ln = _weight(model, "ln1_w")[dst_layer], _weight(model, "ln1_b")[dst_layer]
+        w, b_ln = weight_f64(model, "ln1_w")[dst_layer], weight_f64(model, "ln1_b")[dst_layer]
         P = (P - P.mean(-1, keepdim=True)) / scale[:, None] * w
         bias_k = b_ln @ W_K + b_K  # [h, e]
     else:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from induction_course.model import device_of, hook_name
+from induction_course.model import device_of, weight_f64, hook_name
 from induction_course.probes import repeated_random_tokens
 
 __all__ = [
@@ -48,12 +48,6 @@ def _n_layers_heads(model) -> tuple[int, int]:
     return int(model.cfg.n_layers), int(model.cfg.n_heads)
 
 
-def _weight(model, name: str) -> torch.Tensor:
-    """A weight as a detached float64 CPU tensor: eigen-decompositions and norms of products
-    of several small matrices lose digits quickly in float32."""
-    return getattr(model, name).detach().to("cpu", torch.float64)
-
-
 def _pool(token_pool, d_vocab: int) -> torch.Tensor:
     """The pool as a 1-D long tensor of distinct ids (all of the vocab when ``None``)."""
     if token_pool is None:
@@ -82,7 +76,7 @@ def eigenvalue_copying_score(model, token_pool=None) -> torch.Tensor:
     LayerNorm, if the model has it, is ignored (plain matrices), as in the paper's
     no-LayerNorm analysis.
     """
-    W_E, W_V, W_O, W_U = (_weight(model, n) for n in ("W_E", "W_V", "W_O", "W_U"))
+    W_E, W_V, W_O, W_U = (weight_f64(model, n) for n in ("W_E", "W_V", "W_O", "W_U"))
     pool = _pool(token_pool, W_E.shape[0])
     W_E, W_U = W_E[pool], W_U[:, pool]
     # For A [m, n] and B [n, m], AB and BA have the same non-zero eigenvalues with the same
@@ -100,10 +94,10 @@ def eigenvalue_copying_score(model, token_pool=None) -> torch.Tensor:
 def _full_ov_rows(model, layer: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """Direct logit effect of each head of ``layer`` when it attends to each token in ``rows``:
     ``W_E[rows] W_V W_O W_U[:, cols]`` -> ``[head, len(rows), len(cols)]``."""
-    W_E = _weight(model, "W_E")[rows]
-    W_V = _weight(model, "W_V")[layer]
-    W_O = _weight(model, "W_O")[layer]
-    W_U = _weight(model, "W_U")[:, cols]
+    W_E = weight_f64(model, "W_E")[rows]
+    W_V = weight_f64(model, "W_V")[layer]
+    W_O = weight_f64(model, "W_O")[layer]
+    W_U = weight_f64(model, "W_U")[:, cols]
     return ((W_E @ W_V) @ W_O) @ W_U
 
 
@@ -132,7 +126,7 @@ def copying_score(model, token_pool=None, n_tokens: int | None = None, seed: int
     LayerNorm (the shipped run has it) is left out: the plain matrices are used.
     """
     n_layers, _ = _n_layers_heads(model)
-    d_vocab = _weight(model, "W_E").shape[0]
+    d_vocab = weight_f64(model, "W_E").shape[0]
     pool = _pool(token_pool, d_vocab)
     rows = torch.arange(pool.numel())
     if n_tokens is not None:
@@ -187,14 +181,14 @@ def activation_copying_ratio(model, token_pool=None, n_examples: int = 10, seq_l
     ambiguous here, so this returns ``r`` unscaled and the chapter compares it with a random head.
     """
     n_layers, n_heads = _n_layers_heads(model)
-    W_U = _weight(model, "W_U").double()
+    W_U = weight_f64(model, "W_U").double()
     pool = _pool(token_pool, W_U.shape[1])
     toks = repeated_random_tokens(n_examples, seq_len, 1, pool, None, seed).to(device_of(model))
     names = {hook_name(kind, l) for l in range(n_layers) for kind in ("pattern", "z")}
     with torch.no_grad():
         _, cache = model.run_with_cache(toks, names_filter=lambda n: n in names)
     ln_w = _ln_final_weight(model)
-    W_O = _weight(model, "W_O").double()
+    W_O = weight_f64(model, "W_O").double()
     out = []
     for layer in range(n_layers):
         z = cache[hook_name("z", layer)].double()
@@ -216,7 +210,7 @@ def ov_top1_copying_accuracy(model, token_pool=None) -> torch.Tensor:
     """Fraction of pool tokens ``t`` whose top logit under the head's full OV circuit
     ``W_E[pool] W_V W_O W_U[:, pool]`` is ``t`` itself, ``[n_layers, n_heads]``."""
     n_layers, _ = _n_layers_heads(model)
-    pool = _pool(token_pool, _weight(model, "W_E").shape[0])
+    pool = _pool(token_pool, weight_f64(model, "W_E").shape[0])
     rows = torch.arange(pool.numel())
     out = []
     for layer in range(n_layers):
@@ -244,7 +238,7 @@ def composition_score(W_A: torch.Tensor, W_B: torch.Tensor) -> torch.Tensor:
 
 def _circuits(model) -> tuple[torch.Tensor, torch.Tensor]:
     """``W_OV = W_V W_O`` and ``W_QK = W_Q W_K^T``, each ``[layer, head, d_model, d_model]``."""
-    W_Q, W_K, W_V, W_O = (_weight(model, n) for n in ("W_Q", "W_K", "W_V", "W_O"))
+    W_Q, W_K, W_V, W_O = (weight_f64(model, n) for n in ("W_Q", "W_K", "W_V", "W_O"))
     return W_V @ W_O, W_Q @ W_K.transpose(-1, -2)
 
 
@@ -397,9 +391,9 @@ def folded_weights(model, fold_ln: bool = True) -> dict[str, torch.Tensor]:
     """``W_Q, W_K, W_V [L, H, d_model, d_head]`` with each layer's ``ln1`` folded in (when the
     model has LayerNorm and ``fold_ln``), ``W_O``, and ``W_E`` / ``W_U`` as float64. The
     embedding rows are *not* normalised here; see :func:`kcircuit_token_scores`."""
-    W = {n: _weight(model, n) for n in ("W_E", "W_Q", "W_K", "W_V", "W_O", "W_U")}
+    W = {n: weight_f64(model, n) for n in ("W_E", "W_Q", "W_K", "W_V", "W_O", "W_U")}
     if fold_ln and _has_ln(model):
-        ln_w, ln_b = _weight(model, "ln1_w"), _weight(model, "ln1_b")
+        ln_w, ln_b = weight_f64(model, "ln1_w"), weight_f64(model, "ln1_b")
         for n in ("W_Q", "W_K", "W_V"):
             W[n] = torch.stack([fold_layer_norm(ln_w[l], ln_b[l], W[n][l], torch.zeros(W[n].shape[1], W[n].shape[-1],
                                                                                          dtype=W[n].dtype))[0]

@@ -27,30 +27,11 @@ from typing import Mapping
 
 import torch
 
-from induction_course.circuits import (  # noqa: F401  re-exported: metrics.X covers every score
-    CompositionBaseline,
-    activation_copying_ratio,
-    all_composition_scores,
-    composition_baseline,
-    composition_from_circuits,
-    composition_score,
-    composition_scores,
-    composition_scores_folded,
-    copying_score,
-    diagonal_rank_scores,
-    fold_layer_norm,
-    kcircuit_token_scores,
-    relative_to_other_heads,
-    eigenvalue_copying_score,
-    kcomp_token_circuit,
-    logit_copying_score_from_logits,
-    ov_top1_copying_accuracy,
-)
-from induction_course.attribution import (  # noqa: F401  re-exported
-    KeyScoreDecomposition,
-    key_score_decomposition,
-    key_score_from_parts,
-)
+from induction_course import attribution, circuits
+# metrics.X covers every score: the weight scores and the key-score split are re-exported whole,
+# their names listed once, in their own modules' __all__.
+from induction_course.attribution import *  # noqa: E402,F401,F403
+from induction_course.circuits import *  # noqa: E402,F401,F403
 from induction_course.model import cross_entropy_next_token, device_of, hook_name
 from induction_course.probes import duplicate_target_mask, induction_target_mask, repeated_random_tokens
 
@@ -63,17 +44,7 @@ __all__ = [
     "prefix_matching_score",
     "head_scores",
     "layer_patterns",
-    "composition_from_circuits",
     "prefix_matching_scores",
-    "eigenvalue_copying_score",
-    "copying_score",
-    "activation_copying_ratio",
-    "ov_top1_copying_accuracy",
-    "composition_score",
-    "composition_scores",
-    "all_composition_scores",
-    "CompositionBaseline",
-    "composition_baseline",
     "icl_positions",
     "icl_score_from_losses",
     "icl_score",
@@ -85,16 +56,7 @@ __all__ = [
     "repeated_losses_from_per_token",
     "later_repeat_loss",
     "classify_heads",
-    "kcomp_token_circuit",
-    "logit_copying_score_from_logits",
-    "composition_scores_folded",
-    "diagonal_rank_scores",
-    "fold_layer_norm",
-    "kcircuit_token_scores",
-    "key_score_decomposition",
-    "key_score_from_parts",
-    "relative_to_other_heads",
-]
+] + circuits.__all__ + attribution.__all__
 
 
 # --------------------------------------------------------------------------- helpers

@@ -107,6 +107,12 @@ def device_of(model) -> torch.device:
         return torch.device("cpu")
 
 
+def weight_f64(model, name: str) -> torch.Tensor:
+    """A weight (course model or bridge) as a detached float64 CPU tensor: eigen-decompositions
+    and norms of products of several small matrices lose digits quickly in float32."""
+    return getattr(model, name).detach().to("cpu", torch.float64)
+
+
 HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
 
 
