@@ -412,6 +412,7 @@ _CHECKS = ChapterChecks([
         {"prev_scores": prev_scores, "induction_scores": induction_scores, "threshold": threshold}),
     "kcomp_token_circuit": metrics.kcomp_token_circuit,
 })
+CHECKS = _CHECKS  # the grader's trusted check reads the exercises from here
 
 EXERCISES = _CHECKS.exercises
 compare_with_reference = _CHECKS.compare_with_reference

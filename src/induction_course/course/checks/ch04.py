@@ -456,6 +456,7 @@ EXERCISES: dict[str, Exercise] = {
 PIECES = {"composition_score": lambda W_A, W_B: M.composition_score(W_A, W_B)}
 
 _CHECKS = ChapterChecks(list(EXERCISES.values()), pieces=PIECES, no_grad=True)
+CHECKS = _CHECKS  # the grader's trusted check reads the exercises from here
 compare_with_reference = _CHECKS.compare_with_reference
 run_visible_checks = _CHECKS.run_visible_checks
 _make_check = _CHECKS.make_check

@@ -394,6 +394,7 @@ def or_reference(fn, exercise: str):
 
 
 _CHECKS = ChapterChecks(list(EXERCISES.values()), pieces=_PIECES, no_grad=True)
+CHECKS = _CHECKS  # the grader's trusted check reads the exercises from here
 
 
 def on_its_own(fn, exercise: str):

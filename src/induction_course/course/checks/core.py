@@ -348,8 +348,11 @@ class ChapterChecks:
         # Chapters 4-5 hand whole models to the student's function: no autograd graph to build.
         self.no_grad = no_grad
 
-    def _grad_mode(self):
+    def grad_mode(self):
+        """``torch.no_grad()`` for chapters whose functions take whole models, else nothing."""
         return torch.no_grad() if self.no_grad else contextlib.nullcontext()
+
+    _grad_mode = grad_mode
 
     # -------------------------------------------------------------- reference substitution
     def reference_pieces(self, fn: Callable, keep: str):

@@ -152,14 +152,17 @@ def _open_parents(plan: SandboxPlan, path: str) -> list[str]:
     return out
 
 
-def kernel_argv(plan: SandboxPlan, course: Path, disk_mb: int, blanked: list[Path] = ()) -> list[str]:
+def kernel_argv(plan: SandboxPlan, course: Path, disk_mb: int, blanked: list[Path] = (),
+                writable: list[Path] = ()) -> list[str]:
     """The prefix of the kernel's argv: the kernel sandbox (empty when there is none). The files
     ``blanked`` read as empty inside it: the notebook nbgrader executes (its hidden tests are
-    already restored on disk) and nbgrader's log."""
+    already restored on disk) and nbgrader's log; the folders ``writable`` stay writable (the
+    trusted check's answer file)."""
     if not (plan.enabled and plan.nested):
         return []
     size = str(disk_mb * 1024 * 1024)
     blank = [a for f in blanked for a in ("--ro-bind", "/dev/null", str(f))]
+    blank += [a for w in writable for a in ("--bind", str(w), str(w))]
     return [plan.bwrap, "--die-with-parent", "--unshare-pid", "--ro-bind", "/", "/", "--dev", "/dev",
             "--proc", "/proc", "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm",
             "--ro-bind", str(course), str(course), "--tmpfs", str(course / PRIVATE), *blank,

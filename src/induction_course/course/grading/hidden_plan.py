@@ -1,0 +1,123 @@
+"""What the hidden tests of a chapter ask for, read from the pristine notebook by the grader.
+
+Every hidden test is a call ``checks.compare_with_reference(exercise, fn, seed=..., **sizes)``,
+possibly in a loop. :func:`hidden_plan` runs each grade cell's ``### BEGIN HIDDEN TESTS`` block
+(the course's own code, never a student's) with a recorder in place of ``checks`` and symbols in
+place of the student's functions, so the trusted check (:mod:`.trusted`) knows, per grade cell,
+which function to call on which seeded input without trusting anything a kernel printed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+_SETUP = re.compile(r"_(runtime_)?setup$")
+
+
+@dataclass(frozen=True)
+class HiddenCall:
+    """One hidden test: call the notebook's ``function`` on ``make_case(seed, **sizes)`` of ``exercise``."""
+    exercise: str
+    function: str
+    seed: int
+    sizes: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"exercise": self.exercise, "function": self.function, "seed": self.seed, "sizes": self.sizes}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "HiddenCall":
+        return cls(str(d["exercise"]), str(d["function"]), int(d["seed"]), dict(d["sizes"]))
+
+
+class _Symbol:
+    """Stands for a name of the notebook (a student's function) while the hidden block runs."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+class _Names(dict):
+    def __missing__(self, key: str) -> Any:
+        if hasattr(builtins, key):
+            return getattr(builtins, key)
+        return _Symbol(key)
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.calls: list[HiddenCall] = []
+
+    def compare_with_reference(self, exercise: str, fn: Any, seed: int, **sizes: Any) -> None:
+        if not isinstance(fn, _Symbol):
+            raise ValueError(f"hidden test of {exercise!r}: the function must be a notebook name")
+        self.calls.append(HiddenCall(exercise, fn.name, int(seed), sizes))
+
+
+def hidden_calls(source: str) -> list[HiddenCall]:
+    """The hidden tests of one grade cell's source, in order (empty when it has none)."""
+    calls: list[HiddenCall] = []
+    for block in _HIDDEN.findall(source):
+        rec = _Recorder()
+        exec(compile(block, "<hidden tests>", "exec"), {"__builtins__": builtins}, _Names(checks=rec))  # noqa: S102
+        calls += rec.calls
+    return calls
+
+
+def hidden_plan(pristine: Any) -> dict[str, list[HiddenCall]]:
+    """grade_id -> its hidden calls, for every grade cell of the reference notebook that has any."""
+    plan: dict[str, list[HiddenCall]] = {}
+    for cell in pristine.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade"):
+            calls = hidden_calls(cell.source)
+            if calls:
+                plan[meta["grade_id"]] = calls
+    return plan
+
+
+def setup_sources(pristine: Any) -> list[str]:
+    """The chapter's locked set-up cells (imports, the shared model): run before the student's code."""
+    return [c.source for c in pristine.cells
+            if c.cell_type == "code" and _SETUP.search(str(c.metadata.get("nbgrader", {}).get("grade_id", "")))]
+
+
+_CODE_SPAN = re.compile(r"`([^`]+)`|<code>(.*?)</code>", re.S)
+_CALLED = re.compile(r"(?:\.|\b)([A-Za-z_]\w*)\s*\(|\.([A-Za-z_]\w*)")
+
+
+def allowed_helpers(pristine: Any) -> set[str]:
+    """Function names the chapter hands out: imported by name in its set-up cells, or shown as
+    code in its text (``later_repeat_loss(...)``, ``M.icl_positions``). An answer may call them."""
+    import ast
+
+    names: set[str] = set()
+    for src in setup_sources(pristine):
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.ImportFrom):
+                names |= {a.asname or a.name for a in node.names}
+    for cell in pristine.cells:
+        if cell.cell_type == "markdown":
+            for span in _CODE_SPAN.findall(cell.source):
+                for m in _CALLED.finditer(" ".join(span)):
+                    names.add(m.group(1) or m.group(2))
+    return names
+
+
+def trusted_plan(chapter: str, pristine: Any) -> dict:
+    """What the producer needs, as JSON: the check module, the set-up cells, the calls, the helpers."""
+    return {"checks": checks_module(chapter), "setup": setup_sources(pristine),
+            "calls": {g: [c.to_json() for c in cs] for g, cs in hidden_plan(pristine).items()},
+            "allowed": sorted(allowed_helpers(pristine))}
+
+
+def checks_module(chapter: str) -> str:
+    """The check module of a chapter id (``01_build_transformer`` -> ``...checks.ch01``)."""
+    number = chapter.split("_", 1)[0]
+    if not number.isdigit():
+        raise ValueError(f"not a chapter id: {chapter!r}")
+    return f"induction_course.course.checks.ch{int(number):02d}"

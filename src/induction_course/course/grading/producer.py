@@ -1,0 +1,167 @@
+"""The student's side of the trusted check: call their functions on the grader's inputs, record.
+
+    python -m induction_course.course.grading.producer PLAN.json NOTEBOOK.ipynb OUT.pt
+
+Run by the grader in a fresh process inside the student's sandbox, after nbgrader: it runs the
+chapter's set-up cells (from the grader's plan, not the notebook), then the student's solution
+cells (each compiled as ``<student cell N>``), then, for every hidden test of the plan, builds the
+seeded input, calls the student's function on it (twice, on two fresh copies: same input, same
+answer) with the reference of the chapter's other exercises in place, and writes what came back
+(:func:`.plain.to_plain`), the inputs as the call left them, any exception, and the package
+functions the call reached that are the exercise's own reference (:mod:`.reference_use`).
+
+It judges nothing: the grader compares, in its own process (:mod:`.verify`). Whatever the
+student's code does here (patching torch, the checks, this module) changes only data the
+grader checks against its own references.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import resource
+import sys
+from typing import Any
+
+STUDENT_FILE = "<student cell"  # as reference_use.STUDENT_FILE (not imported: it imports the package)
+
+
+def solution_sources(nb: dict) -> list[str]:
+    """The student's code: every code cell nbgrader marks as a solution (not the grade cells)."""
+    out = []
+    for cell in nb.get("cells", []):
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        if cell.get("cell_type") == "code" and meta.get("solution") is True and not meta.get("grade"):
+            src = cell.get("source", "")
+            out.append("".join(src) if isinstance(src, list) else str(src))
+    return out
+
+
+def _python(src: str) -> str:
+    """IPython syntax (magics, ``!``) turned into calls, as a kernel would see it."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return TransformerManager().transform_cell(src)
+    except Exception:  # noqa: BLE001 - without IPython the cell runs as plain Python
+        return src
+
+
+def run_cells(setup: list[str], student: list[str]) -> tuple[dict, list[str]]:
+    """The namespace after the set-up cells and the student's cells; errors by cell."""
+    ns: dict[str, Any] = {"__name__": "__main__", "get_ipython": lambda: None}
+    errors: list[str] = []
+    for i, src in enumerate(setup):
+        exec(compile(_python(src), f"<setup cell {i}>", "exec"), ns)  # noqa: S102 - the course's own code
+    for i, src in enumerate(student):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(_python(src), f"{STUDENT_FILE} {i}>", "exec"), ns)  # noqa: S102
+        except BaseException as err:  # noqa: BLE001 - SystemExit too: the rest still gets graded
+            errors.append(f"solution cell {i + 1}: {type(err).__name__}: {err}"[:500])
+    return ns, errors
+
+
+def _case_state(case: dict) -> dict:
+    """The tensors and models of a case (its state after a call: purity, and side effects such
+    as an optimiser step that the comparison reads)."""
+    import torch
+
+    from induction_course.course.grading.plain import to_plain
+
+    return {k: to_plain(v) for k, v in case.items() if isinstance(v, (torch.Tensor, torch.nn.Module))}
+
+
+def call_once(checks: Any, call: dict, fn: Any, monitor: Any) -> dict:
+    """One call of the student's function on a fresh seeded input; what came back, as data."""
+    from induction_course.course.checks.core import CheckFailed, call_args
+    from induction_course.course.grading.plain import to_plain
+
+    ex = checks.exercises[call["exercise"]]
+    case = ex.make_case(seed=call["seed"], **call["sizes"])
+    out: dict[str, Any] = {"error": None}
+    try:
+        with checks.reference_pieces(fn, keep=call["exercise"]), checks.grad_mode(), monitor, \
+                contextlib.redirect_stdout(io.StringIO()):
+            answer = fn(*call_args(case))
+        out["output"] = to_plain(answer)
+    except CheckFailed as err:
+        out["error"] = f"CheckFailed: {err}"[:1000]
+    except BaseException as err:  # noqa: BLE001 - a crash, an exit, a KeyboardInterrupt: all wrong answers
+        out["error"] = f"{type(err).__name__}: {err}"[:1000]
+    out["after"] = _case_state(case)
+    return out
+
+
+def _properties(checks: Any, call: dict, fn: Any) -> str | None:
+    """The exercise's extra calls (``check_properties``), run here; their verdict travels as data."""
+    from induction_course.course.checks.core import CheckFailed
+
+    ex = checks.exercises[call["exercise"]]
+    if ex.check_properties is None:
+        return None
+
+    def again(*a):
+        with checks.reference_pieces(fn, keep=call["exercise"]), checks.grad_mode():
+            return fn(*a)
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            ex.check_properties(call["exercise"], again, ex.make_case(seed=call["seed"], **call["sizes"]))
+    except CheckFailed as err:
+        return str(err)[:1000]
+    except BaseException as err:  # noqa: BLE001
+        return f"{type(err).__name__}: {err}"[:1000]
+    return None
+
+
+def produce(plan: dict, nb: dict) -> dict:
+    """Run the student's code and every planned call; the record the grader verifies."""
+    from induction_course.course.grading.reference_use import Monitor, chapter_forbidden
+
+    checks = importlib.import_module(plan["checks"]).CHECKS
+    cases = {}  # one seeded case per exercise, to find its reference's code before any student code runs
+    for calls in plan["calls"].values():
+        for call in calls:
+            cases.setdefault(call["exercise"], checks.exercises[call["exercise"]].make_case(
+                seed=call["seed"], **call["sizes"]))
+    forbidden = chapter_forbidden(checks, cases, set(plan.get("allowed", [])))
+    monitors = {gid: [Monitor(forbidden[c["exercise"]]) for c in calls] for gid, calls in plan["calls"].items()}
+    ns, errors = run_cells(plan["setup"], solution_sources(nb))
+    results: dict[str, list[dict]] = {}
+    for gid, calls in plan["calls"].items():
+        results[gid] = []
+        for i, call in enumerate(calls):
+            fn, monitor = ns.get(call["function"]), monitors[gid][i]
+            if not callable(fn):
+                results[gid].append({"missing": type(fn).__name__ if call["function"] in ns else None})
+                continue
+            first = call_once(checks, call, fn, monitor)
+            first["again"] = call_once(checks, call, fn, monitor).get("output")
+            first["properties"] = _properties(checks, call, fn)
+            first["reference_use"] = list(monitor.used)
+            first["tampered"] = monitor.tampered
+            results[gid].append(first)
+    return {"cell_errors": errors, "results": results}
+
+
+def main(argv: list[str]) -> int:
+    plan_path, nb_path, out_path = argv[:3]
+    cpu_s = int(argv[3]) if len(argv) > 3 else 600
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))  # runaway student code ends here
+    with open(plan_path, encoding="utf-8") as fh:
+        plan = json.load(fh)
+    with open(nb_path, encoding="utf-8") as fh:
+        nb = json.load(fh)
+    import torch
+
+    torch.manual_seed(0)
+    record = produce(plan, nb)
+    torch.save(record, out_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,262 @@
+"""The grader's side of the trusted check: judge what the producer recorded, in a process that
+never runs student code.
+
+For every hidden test of the plan (:mod:`.hidden_plan`) the grader builds the same seeded input
+itself, computes the reference, and checks the student's recorded answer (:mod:`.plain`) against
+the exercise's whole contract:
+
+- the comparison of the chapter's check module (values, shapes, known mistakes);
+- the kind of answer (a tensor where the reference is a tensor, of the same dtype family; a
+  number where it is a number, never a tensor; a tuple or list of the same length);
+- the same input gives the same answer (seeds honoured, no hidden global state);
+- purity: the inputs come back unchanged, except where the exercise is to change them;
+- the exercise's own extra properties (recorded by the producer);
+- no use of the exercise's own reference, at run time (recorded) or in the source (:mod:`.reference_use`).
+
+A grade cell earns its points only when every one of its hidden tests passes here.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from induction_course.course.grading.hidden_plan import HiddenCall
+from induction_course.course.grading.plain import Unknown, from_plain
+
+# Exercises whose job is to change an input in place (one optimiser step on the model).
+# Exercises whose text allows a 0-d tensor where a number is asked for.
+NUMBER_OR_0D = {"composition_score"}
+MUTATES = {"train_step": {"model", "optimizer"}, "train_loop": {"model", "optimizer"}}
+# Static names that only tampering with the grader needs (the profile hook, frames, the kernel's
+# input transformers, the interpreter's module table).
+TAMPERING = ("setprofile", "settrace", "getprofile", "gettrace", "_getframe", "f_back", "f_globals", "f_locals",
+             "__code__", "ctypes", "input_transformers_cleanup", "input_transformers_post", "ast_transformers",
+             "producer", "reference_use", "verify", "_exit")
+
+
+@dataclass
+class Verdict:
+    """One grade cell: passed, and the first reason why not (one line each)."""
+    passed: bool = True
+    reasons: list[str] = field(default_factory=list)
+    reference_use: list[str] = field(default_factory=list)
+
+    def fail(self, reason: str) -> None:
+        self.passed = False
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+
+def _kind(x: Any) -> str:
+    if isinstance(x, torch.Tensor):
+        if x.dtype == torch.bool:
+            return "a bool tensor"
+        return "an integer tensor" if not (x.is_floating_point() or x.is_complex()) else "a float tensor"
+    if isinstance(x, bool):
+        return "a bool"
+    if isinstance(x, (int, float)):
+        return "a number"
+    if isinstance(x, (tuple, list)):
+        return f"a sequence of {len(x)}"
+    if isinstance(x, dict):
+        return "a dict"
+    return f"a {type(x).__name__}"
+
+
+def kind_problem(actual: Any, expected: Any) -> str | None:
+    """The contract's types: what differs in kind between the answer and the reference's.
+
+    Judged only where the reference is a tensor, a number or a sequence; other answers (a
+    ``FactoredMatrix`` for a matrix, a model) are left to the comparison."""
+    if isinstance(actual, Unknown):
+        return f"returned {actual!r}, which is not one of the kinds the exercise asks for"
+    ke = _kind(expected)
+    if not isinstance(expected, (torch.Tensor, int, float, tuple, list)) or isinstance(expected, bool):
+        return None
+    ka = _kind(actual)
+    if isinstance(expected, torch.Tensor) and not isinstance(actual, (torch.Tensor, int, float, tuple, list, dict)) \
+            and actual is not None:
+        return None  # a matrix-like object of a library: the comparison reads it
+    if ka == ke or ke == "a number" and ka == "a bool":
+        return _items_problem(actual, expected)
+    if ke == "a number" and isinstance(actual, torch.Tensor):
+        return "returned a tensor where the exercise asks for a Python number (use .item())"
+    return f"returned {ka} where the exercise asks for {ke}"
+
+
+def _items_problem(actual: Any, expected: Any) -> str | None:
+    if isinstance(expected, (tuple, list)):
+        for a, e in zip(actual, expected):
+            problem = kind_problem(a, e)
+            if problem:
+                return problem
+    return None
+
+
+def same_answer(a: Any, b: Any) -> bool:
+    """Two answers to the same input agree (to float rounding)."""
+    a, b = from_plain(a), from_plain(b)
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(
+            torch.allclose(a.detach().double().nan_to_num(), b.detach().double().nan_to_num(), atol=1e-6, rtol=1e-6))
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(same_answer(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_answer(a[k], b[k]) for k in a)
+    if isinstance(a, torch.nn.Module) and isinstance(b, torch.nn.Module):
+        return same_answer(a.state_dict(), b.state_dict())
+    if hasattr(a, "AB") and hasattr(b, "AB"):  # FactoredMatrix
+        return same_answer(a.AB, b.AB)
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+    return type(a) is type(b) and (isinstance(a, Unknown) or a == b)
+
+
+def _state(case: dict) -> dict:
+    out = {}
+    for k, v in case.items():
+        if isinstance(v, torch.Tensor):
+            out[k] = v.detach().clone()
+        elif isinstance(v, torch.nn.Module):
+            out[k] = {n: p.detach().clone() for n, p in v.state_dict().items()}
+    return out
+
+
+def case_after(case: dict, after: dict) -> tuple[dict, list[str]]:
+    """The grader's case with the inputs as the student's call left them; and the inputs it changed."""
+    before, changed, out = _state(case), [], dict(case)
+    for k, v in (after or {}).items():
+        if k not in case:
+            continue
+        got = from_plain(v)
+        if isinstance(case[k], torch.nn.Module) and isinstance(got, torch.nn.Module):
+            if not same_answer(got.state_dict(), before[k]):
+                changed.append(k)
+                with torch.no_grad():
+                    case[k].load_state_dict(got.state_dict())
+        elif isinstance(case[k], torch.Tensor) and isinstance(got, torch.Tensor):
+            if not same_answer(got, before[k]):
+                changed.append(k)
+                out[k] = got
+    return out, changed
+
+
+def _first_line(err: BaseException | str) -> str:
+    text = str(err).strip()
+    return " ".join(text.splitlines()[:2])[:400]
+
+
+def check_call(checks: Any, call: HiddenCall, record: dict | None, verdict: Verdict) -> None:
+    """One hidden test, judged here; failures go into ``verdict``."""
+    from induction_course.course.checks.core import CheckFailed
+
+    where = f"{call.function} (hidden test, seed {call.seed})"
+    if record is None or "missing" in record:
+        missing = None if record is None else record["missing"]
+        verdict.fail(f"{where}: no answer reached the grader (the run stopped first)" if record is None else
+                     f"{call.function} is not defined" if missing is None else
+                     f"{call.function} is a {missing}, not a function")
+        return
+    for name in record.get("reference_use") or []:
+        verdict.reference_use.append(name) if name not in verdict.reference_use else None
+        verdict.fail(f"{call.function} calls the package's reference for this exercise ({name}): 0 points")
+    if record.get("tampered"):
+        verdict.fail(f"{call.function} switched off the grader's monitor: 0 points")
+    if record.get("error"):
+        verdict.fail(f"{where} raised {_first_line(record['error'])}")
+        return
+    ex = checks.exercises[call.exercise]
+    case = ex.make_case(seed=call.seed, **call.sizes)
+    with checks.grad_mode():
+        expected = ex.reference(case)
+    actual = from_plain(record.get("output"))
+    problem = kind_problem(actual, expected)
+    if problem and call.exercise in NUMBER_OR_0D and isinstance(actual, torch.Tensor) and actual.numel() == 1:
+        problem = None
+    if problem:
+        verdict.fail(f"{where}: {problem}")
+        return
+    case, changed = case_after(case, record.get("after", {}))
+    bad = [k for k in changed if k not in MUTATES.get(call.exercise, set())]
+    if bad:
+        verdict.fail(f"{where}: changed its input{'s' if len(bad) > 1 else ''} {', '.join(bad)} in place "
+                     "(a function must leave its inputs as they were)")
+    try:
+        with checks.grad_mode():
+            ex.compare(call.exercise, actual, expected, case)
+    except CheckFailed as err:
+        verdict.fail(f"{where}: {_first_line(err)}")
+        return
+    except Exception as err:  # noqa: BLE001 - an answer the comparison cannot read is a wrong answer
+        verdict.fail(f"{where}: the answer could not be compared ({type(err).__name__}: {_first_line(err)})")
+        return
+    if not same_answer(record.get("output"), record.get("again")):
+        verdict.fail(f"{where}: the same input gave a different answer the second time (use the seed or "
+                     "generator you are given, not global random state)")
+    if record.get("properties"):
+        verdict.fail(f"{where}: {_first_line(record['properties'])}")
+
+
+def static_findings(sources: list[str], plan: dict[str, list[HiddenCall]], checks_name: str,
+                    setup: list[str], allowed: set[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """(grade_id -> reference uses seen in the source, tampering names seen in the student's code)."""
+    from induction_course.course.grading.reference_use import chapter_forbidden, forbidden_names, static_uses
+
+    trees = []
+    for src in [*setup, *sources]:
+        try:
+            trees.append(ast.parse(src))
+        except SyntaxError:
+            continue
+    student_text = "\n".join(sources)
+    tampering = [t for t in TAMPERING if t in student_text and _named(trees[len(setup):], t)]
+    checks = importlib.import_module(checks_name).CHECKS
+    cases = {c.exercise: checks.exercises[c.exercise].make_case(seed=c.seed, **c.sizes)
+             for calls in plan.values() for c in reversed(calls)}
+    forbidden = chapter_forbidden(checks, cases, allowed)
+    uses: dict[str, list[str]] = {}
+    for gid, calls in plan.items():
+        uses[gid] = []
+        for call in calls:
+            found = static_uses(trees, call.function, forbidden_names(forbidden[call.exercise]), checks_name)
+            uses[gid] += [f for f in found if f not in uses[gid]]
+    return uses, tampering
+
+
+def _named(trees: list[ast.Module], name: str) -> bool:
+    """``name`` occurs as a name, an attribute or an imported module in the student's code."""
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == name or isinstance(node, ast.Attribute) and node.attr == name:
+                return True
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+                if any(name in m.split(".") for m in mods):
+                    return True
+    return False
+
+
+def verify(checks_name: str, plan: dict[str, list[HiddenCall]], produced: dict | None,
+           sources: list[str], setup: list[str], allowed: set[str] = frozenset()) -> dict[str, Verdict]:
+    """grade_id -> verdict, for every grade cell of the plan."""
+    checks = importlib.import_module(checks_name).CHECKS
+    uses, tampering = static_findings(sources, plan, checks_name, setup, set(allowed))
+    results = (produced or {}).get("results", {})
+    verdicts: dict[str, Verdict] = {}
+    for gid, calls in plan.items():
+        v = verdicts[gid] = Verdict()
+        for name in uses.get(gid, []):
+            v.reference_use.append(name) if name not in v.reference_use else None
+            v.fail(f"{calls[0].function} uses {name}, the package's reference for this exercise: 0 points")
+        if tampering:
+            v.fail(f"the notebook tampers with the grader ({', '.join(tampering)}): 0 points")
+        recs = results.get(gid, [])
+        for i, call in enumerate(calls):
+            check_call(checks, call, recs[i] if i < len(recs) else None, v)
+    return verdicts
