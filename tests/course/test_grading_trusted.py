@@ -1,0 +1,144 @@
+"""The trusted check: hidden tests replayed outside the student's kernel and judged by the grader.
+
+Fast tests run the producer (the student's side) on notebooks and the verifier (the grader's
+side) on what it recorded, without nbgrader; ``test_grading_cheats.py`` grades a whole class.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from induction_course.course.grading.hidden_plan import hidden_calls, trusted_plan
+from induction_course.course.grading.notebooks import source_notebook
+from induction_course.course.grading.producer import produce, solution_sources
+from induction_course.course.grading.trusted import plan_calls, read_answers
+from induction_course.course.grading.verify import kind_problem, verify
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAPTERS = ["01_build_transformer", "02_training", "03_finding_heads", "04_metrics", "05_ablations"]
+
+
+def _plan(chapter: str) -> dict:
+    return trusted_plan(chapter, source_notebook(ROOT, chapter))
+
+
+def _notebook(chapter: str, where: str = "solutions") -> dict:
+    return json.loads((ROOT / where / chapter / f"{chapter}.ipynb").read_text(encoding="utf-8"))
+
+
+def _verdicts(chapter: str, nb: dict, record: dict | None) -> dict:
+    plan = _plan(chapter)
+    return verify(plan["checks"], plan_calls(plan), record, solution_sources(nb), plan["setup"], set(plan["allowed"]))
+
+
+def _produce_in_subprocess(tmp_path: Path, chapter: str, nb: dict) -> dict | None:
+    """The producer as the grader starts it (a fresh interpreter: cheats cannot reach the test)."""
+    (tmp_path / "plan.json").write_text(json.dumps(_plan(chapter)), encoding="utf-8")
+    (tmp_path / "nb.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    out = tmp_path / "answers.pt"
+    subprocess.run([sys.executable, "-m", "induction_course.course.grading.producer", str(tmp_path / "plan.json"),
+                    str(tmp_path / "nb.ipynb"), str(out), "600"], cwd=tmp_path, timeout=600, check=False)
+    return read_answers(out) if out.exists() else None
+
+
+def _with_cells(nb: dict, sources: dict[str, str]) -> dict:
+    nb = json.loads(json.dumps(nb))
+    for cell in nb["cells"]:
+        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if gid in sources:
+            cell["source"] = sources[gid]
+    return nb
+
+
+# ------------------------------------------------------------------------------ the plan
+def test_plan_has_every_hidden_test_of_every_chapter():
+    for chapter in CHAPTERS:
+        pristine = source_notebook(ROOT, chapter)
+        plan = _plan(chapter)
+        checks = importlib.import_module(plan["checks"]).CHECKS
+        graded = [c for c in pristine.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+        with_hidden = [c.metadata["nbgrader"]["grade_id"] for c in graded if "BEGIN HIDDEN TESTS" in c.source]
+        assert sorted(plan["calls"]) == sorted(with_hidden), chapter
+        for calls in plan["calls"].values():
+            assert calls and all(c["exercise"] in checks.exercises for c in calls)
+        assert plan["setup"] and all("import" in s for s in plan["setup"])
+
+
+def test_hidden_calls_unrolls_loops_and_rejects_non_names():
+    src = ("x = 1\n### BEGIN HIDDEN TESTS\nfor seed in (1, 2):\n"
+           "    checks.compare_with_reference('embed', embed, seed=seed, batch=seed + 1)\n### END HIDDEN TESTS\n")
+    calls = hidden_calls(src)
+    assert [(c.exercise, c.function, c.seed, c.sizes) for c in calls] == [
+        ("embed", "embed", 1, {"batch": 2}), ("embed", "embed", 2, {"batch": 3})]
+    with pytest.raises(ValueError):
+        hidden_calls("### BEGIN HIDDEN TESTS\nchecks.compare_with_reference('embed', lambda t: t, seed=1)\n"
+                     "### END HIDDEN TESTS\n")
+
+
+# ------------------------------------------------------------------ right answers pass
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_reference_solutions_pass_the_trusted_check(chapter):
+    nb = _notebook(chapter)
+    record = produce(_plan(chapter), nb)
+    assert record["cell_errors"] == []
+    failed = {g: v.reasons for g, v in _verdicts(chapter, nb, record).items() if not v.passed}
+    assert failed == {}
+
+
+def test_blank_notebook_fails_every_cell_and_no_record_fails_everything():
+    nb = _notebook("04_metrics", "chapters")
+    verdicts = _verdicts("04_metrics", nb, produce(_plan("04_metrics"), nb))
+    assert verdicts and not any(v.passed for v in verdicts.values())
+    assert all("NotImplementedError" in v.reasons[0] for v in verdicts.values())
+    lost = _verdicts("04_metrics", _notebook("04_metrics"), None)
+    assert not any(v.passed for v in lost.values()) and "no answer reached the grader" in next(iter(lost.values())).reasons[0]
+
+
+# -------------------------------------------------------------------------- the contract
+def test_kinds_of_answers():
+    assert kind_problem(torch.tensor(0.5), 0.5).startswith("returned a tensor where the exercise asks for a Python number")
+    assert "integer tensor" in kind_problem(torch.zeros(2), torch.zeros(2, dtype=torch.long))
+    assert kind_problem((1.0,), (1.0, 2.0)) is not None
+    assert kind_problem(0.5, 0.25) is None and kind_problem(torch.ones(2), torch.zeros(3)) is None  # values: compare's job
+
+
+CONTRACT_BREAKERS = {
+    # a tensor where a float is asked for (chapter 2's ICL score)
+    "ch2_icl_score": ("02_training", "icl_score", "import torch\nfrom induction_course import metrics as _m\n"
+                      "def icl_score(per_token_loss):\n    n = per_token_loss.shape[1] + 1\n"
+                      "    e, l = round(50 * n / 512), round(500 * n / 512)\n"
+                      "    return per_token_loss[:, l - 1].mean() - per_token_loss[:, e - 1].mean()\n",
+                      "a tensor where the exercise asks for a Python number"),
+    # ignores the generator: global random state (same seed, different batches)
+    "ch2_batch": ("02_training", "sample_batch", "import torch\n"
+                         "def sample_batch(stream, batch_size, n_ctx, bos, generator):\n"
+                         "    starts = torch.randint(0, stream.numel() - n_ctx + 2, (batch_size,))\n"
+                         "    idx = starts[:, None] + torch.arange(n_ctx - 1)\n"
+                         "    return torch.cat([torch.full((batch_size, 1), bos), stream[idx]], 1)\n",
+                         "different"),
+}
+
+
+@pytest.mark.parametrize("gid", sorted(CONTRACT_BREAKERS))
+def test_contract_breakers_lose_their_points(tmp_path, gid):
+    chapter, _, source, reason = CONTRACT_BREAKERS[gid]
+    nb = _with_cells(_notebook(chapter), {gid + "_code": source})
+    verdicts = _verdicts(chapter, nb, _produce_in_subprocess(tmp_path, chapter, nb))
+    assert not verdicts[gid].passed and reason in " ".join(verdicts[gid].reasons), verdicts[gid].reasons
+    assert all(v.passed for g, v in verdicts.items() if g != gid)
+
+
+def test_an_answer_that_changes_its_input_in_place_loses_its_points(tmp_path):
+    src = ("import torch\ndef apply_causal_mask(scores):\n    n = scores.shape[-1]\n"
+           "    scores.masked_fill_(torch.ones(n, n, dtype=torch.bool).triu(1), float('-inf'))\n    return scores\n")
+    nb = _with_cells(_notebook("01_build_transformer"), {"ch1_causal_mask_code": src})
+    verdicts = _verdicts("01_build_transformer", nb, _produce_in_subprocess(tmp_path, "01_build_transformer", nb))
+    assert not verdicts["ch1_causal_mask"].passed
+    assert "in place" in " ".join(verdicts["ch1_causal_mask"].reasons)
