@@ -419,3 +419,21 @@ def copying_complex(ov):
 def copying_real_abs(ov):
     eig = ov.eigenvalues
     return float(eig.real.sum() / eig.real.abs().sum())
+
+
+# ------------------------------------------------------------- the contract (issue 11)
+@wrong("ch1_causal_mask", "apply_causal_mask", "masks the scores in place (masked_fill_) and returns them",
+       hint="in place")
+def mask_in_place(scores):
+    return scores.masked_fill_(_future(scores.shape[-1]), float("-inf"))
+
+
+@wrong("ch1_ov_copying", "ov_copying_score", "returns a 0-d tensor where a Python float is asked for",
+       hint="Python number")
+def copying_as_tensor(ov):
+    return torch.tensor(F.ov_copying_score(ov))
+
+
+# Contract breaks only the grader's trusted check sees (it calls each function twice, on inputs
+# that require grad where training needs a gradient): the kernel's checks cannot.
+TRUSTED_ONLY, trusted_only = new_catalogue()

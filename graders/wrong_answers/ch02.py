@@ -250,3 +250,21 @@ def bump_argmax(steps, values, rising=True):
 @wrong("ch2_find_bump", "find_bump", "ignores rising", hint="rising=False")
 def bump_ignores_rising(steps, values, rising=True):
     return int(steps[int(_diffs(values, True).argmax()) + 1])
+
+
+# ------------------------------------------------------------- the contract (issue 11)
+@wrong("ch2_icl_score", "icl_score", "returns a 0-d tensor where a Python float is asked for", hint="Python number")
+def icl_as_tensor(per_token_loss):
+    n_ctx = per_token_loss.shape[1] + 1
+    early, late = max(1, round(50 * n_ctx / 512)), min(n_ctx - 1, round(500 * n_ctx / 512))
+    return per_token_loss[:, late - 1].mean() - per_token_loss[:, early - 1].mean()
+
+
+# Contract breaks only the grader's trusted check sees (see ch01.py).
+TRUSTED_ONLY, trusted_only = new_catalogue()
+
+
+@trusted_only("ch2_loss", "per_token_loss", "computes the loss under torch.no_grad(): training gets no gradient")
+def loss_without_gradient(logits, tokens):
+    with torch.no_grad():
+        return -logits[:, :-1].log_softmax(-1).gather(-1, tokens[:, 1:, None])[..., 0]

@@ -268,3 +268,14 @@ def kcomp_layers_swapped(model, prev_head, ind_head):
 def kcomp_heads_swapped(model, prev_head, ind_head):
     with torch.no_grad():
         return model.W_E @ model.W_QK[1, prev_head] @ (model.W_E @ model.W_OV[0, ind_head]).T
+
+
+# ------------------------------------------------------------- the contract (issue 11)
+@wrong("ch3_previous_token", "previous_token_score", "renormalises the pattern in place before reading it",
+       hint="in place")
+def previous_renormalised_in_place(pattern):
+    pattern /= pattern.sum(-1, keepdim=True)
+    return pattern.diagonal(offset=-1, dim1=-2, dim2=-1).mean(dim=(0, 2))
+
+
+TRUSTED_ONLY, trusted_only = new_catalogue()  # contract breaks only the trusted check sees (see ch01.py)

@@ -301,3 +301,18 @@ def band_std_of_losses(per_token_loss, early, late):
     d = _band_diff(x, early, late)
     (l0, l1) = late
     return float(d.mean()), float(x[:, l0 - 1:l1].std() / len(d) ** 0.5)
+
+
+# ------------------------------------------------------------- the contract (issue 11)
+TRUSTED_ONLY, trusted_only = new_catalogue()  # contract breaks only the trusted check sees (see ch01.py)
+
+
+@trusted_only("ch4_random_composition_scores", "random_composition_scores", "ignores its seed: global random state, so the "
+              "same seed gives another baseline each time")
+def baseline_ignores_seed(d_model, d_head, n_samples, seed):
+    def randn(*shape):
+        return torch.randn(n_samples, *shape, dtype=torch.float64)
+
+    W_A = randn(d_model, d_head) @ randn(d_head, d_model)
+    W_B = randn(d_model, d_head) @ randn(d_model, d_head).transpose(-1, -2)
+    return M.composition_score(W_A, W_B)

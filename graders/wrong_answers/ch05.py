@@ -268,3 +268,15 @@ def icl_effect_raw(model, text, layer, head):
 def icl_effect_off_by_one(model, text, layer, head):
     return (_icl(model, text, A.zero_ablation(model, text, [(layer, head)]), shift=1)
             - _icl(model, text, model(text), shift=1))
+
+
+# ------------------------------------------------------------- the contract (issue 11)
+@wrong("ch5_zero_ablation", "zero_ablation", "zeroes the head's W_O in the model itself instead of hooking",
+       hint="in place")
+def zero_ablation_edits_weights(model, tokens, layer, head):
+    with torch.no_grad():
+        model.W_O[layer, head] = 0.0
+    return model(tokens)
+
+
+TRUSTED_ONLY, trusted_only = new_catalogue()  # contract breaks only the trusted check sees (see ch01.py)

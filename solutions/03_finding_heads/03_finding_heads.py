@@ -64,6 +64,8 @@ DEVICE = setup_runtime()
 # | 7. Every head's score, with hooks | 2 | ★★ | 15 min |
 # | 8. Naming the heads | 2 | ★★ | 10 min |
 # | 9. The QK circuit after K-composition | 2 | ★★★ | 20 min |
+# | W1. Written: why a detector is not yet proof (graded by hand) | 2 | ★★ | 10 min |
+# | W2. Written: how the induction head knows where to attend (graded by hand) | 2 | ★★ | 10 min |
 
 # %% nbgrader={"grade_id": "ch3_setup", "locked": true}
 import os
@@ -462,6 +464,7 @@ print("previous-token scores of the shipped model:\n", scores_with_cache(model, 
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3601, batch=3, n_pos=11, n_heads=3)
 checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3602, batch=2, n_pos=10, bridge=True)
+checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3603, batch=2, n_pos=8, n_layers=1)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -739,6 +742,61 @@ viz.head_explorer(model, prompts)
 #
 # Chapter 4 measures this the paper's way (prefix matching, copying, composition scores) over
 # training, and chapter 5 removes the heads to show they cause the in-context learning.
+
+# %% [markdown] nbgrader={"grade_id": "ch3_written_intro", "locked": true}
+# ## Written questions (4 points, graded by hand)
+#
+# Answer each question in the cell below it, in three to six sentences, in place of `YOUR ANSWER
+# HERE`. Argue from the numbers and figures this notebook printed and cite them: that is what earns
+# the points. Your instructor grades these answers by hand after the autograder has run.
+
+# %% [markdown] nbgrader={"grade_id": "ch3_written_not_proof_question", "locked": true}
+# **Written question 1 (2 points).** The layer-1 heads score high on the induction detector (the
+# "induction" table of "All detectors on the shipped model"). Why is that not yet proof that they
+# are induction heads? Say what the score measures, what it cannot tell, and what you would
+# measure to complete the argument.
+
+# %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch3_written_not_proof", "points": 2}
+# ### BEGIN SOLUTION
+# **Model answer.** The detector measures *where* a head attends, on one kind of input: on the
+# repeated random tokens, the four layer-1 heads put about 0.51–0.67 of their attention on the
+# token after the earlier copy of the current token, the layer-0 heads about 0. It says nothing
+# about what the head *writes* from there (it could attend to the right token and write something
+# useless: its OV circuit must copy, chapter 4) and nothing about whether the model *uses* it (a
+# head can look right and not matter: remove it and see whether the loss on the repeats rises,
+# chapter 5). It is a correlation on a synthetic input. To complete the argument: the copying
+# score or OV top-1 of these heads, and an ablation that costs the later repeats their low loss
+# (with a control head that does not).
+#
+# **Rubric (2 points).** 1 point: the score is about attention (where), on one input, citing the
+# table's layer-1 values (about 0.5–0.7). 1 point: names what is missing, what the head writes
+# (OV/copying) *and* whether the model depends on it (an ablation or another causal test).
+# Half a point if only one of the two is named.
+# ### END SOLUTION
+
+# %% [markdown] nbgrader={"grade_id": "ch3_written_kcomp_question", "locked": true}
+# **Written question 2 (2 points).** How does an induction head know where to attend? Explain
+# K-composition with exercise 9: the picture of `W_E W_QK (W_E W_OV)^T` and the printed table of
+# the fraction of tokens whose row maximum is on the diagonal. Compare the rows of heads 0.1 and
+# 0.2 with those of heads 0.0 and 0.3.
+
+# %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch3_written_kcomp", "points": 2}
+# ### BEGIN SOLUTION
+# **Model answer.** At the second copy of token `A` the induction head must find the position
+# whose *previous* token is `A`. A position does not know its previous token until a layer-0
+# previous-token head writes it there. The induction head's keys read that (K-composition),
+# while its query is the current token; so the score of query token `a` for a key whose previous
+# token is `b` is `W_E[a] W_QK (W_E[b] W_OV^0)^T`, large when `a = b`. The picture shows a dark
+# diagonal, and the table confirms it: through heads 0.1 and 0.2 the row maximum is on the diagonal
+# for about 0.7–0.87 of the pool tokens (e.g. 0.87, 0.73, 0.81, 0.73 through 0.2), through 0.0 and
+# 0.3, which are not previous-token heads, below 0.2.
+#
+# **Rubric (2 points).** 1 point: the mechanism, the previous-token head writes the previous
+# token into each position, and the induction head's *keys* read it while its query is the current
+# token. 1 point: cites the table (rows 0.1 and 0.2 around 0.7–0.87 against below 0.2 for 0.0 and
+# 0.3) or the diagonal of the picture as the evidence. Half a point for "Q- or V-composition"
+# with otherwise correct reasoning.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## Summarise in your own words (not graded)

@@ -69,6 +69,8 @@ DEVICE = setup_runtime()
 # | 6. The effect on in-context learning | 2 | ★ | 10 min |
 # | 7. The ablation sweep over checkpoints | 2 | ★★ | 10 min |
 # | 8. An induction head by hand | 3 | ★★★ | 30 min |
+# | W1. Written: why the stripe knockout convinces (graded by hand) | 2 | ★★ | 10 min |
+# | W2. Written: what the previous-token heads do (graded by hand) | 2 | ★★ | 10 min |
 
 # %% nbgrader={"grade_id": "ch5_setup", "locked": true}
 import math
@@ -145,6 +147,8 @@ with torch.no_grad():
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("zero_ablation", zero_ablation, seed=501, layer=1, head=2, n_heads=4, batch=2)
 checks.compare_with_reference("zero_ablation", zero_ablation, seed=502, layer=0, head=0, seg_len=4, n_repeats=4)
+checks.compare_with_reference("zero_ablation", zero_ablation, seed=503, layer=2, head=1, n_layers=3)
+checks.compare_with_reference("zero_ablation", zero_ablation, seed=504, layer=0, head=2, n_layers=1)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -191,6 +195,7 @@ with torch.no_grad():
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("mean_ablation", mean_ablation, seed=511, layer=1, head=0, n_heads=2, batch=2)
 checks.compare_with_reference("mean_ablation", mean_ablation, seed=512, layer=0, head=3, n_heads=4, seg_len=6)
+checks.compare_with_reference("mean_ablation", mean_ablation, seed=513, layer=2, head=0, n_layers=3)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -243,6 +248,7 @@ for kind in ("zero", "pattern_preserving"):
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("pattern_preserving_ablation", pattern_preserving_ablation, seed=521, layer=0, head=2, n_heads=3)
 checks.compare_with_reference("pattern_preserving_ablation", pattern_preserving_ablation, seed=522, layer=1, head=0, n_heads=2, batch=2)
+checks.compare_with_reference("pattern_preserving_ablation", pattern_preserving_ablation, seed=523, layer=2, head=1, n_layers=3)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -292,6 +298,7 @@ checks.check_stripe_knockout(stripe_knockout)
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("stripe_knockout", stripe_knockout, seed=531, layer=1, head=0, n_heads=2, seg_len=6, n_repeats=4)
 checks.compare_with_reference("stripe_knockout", stripe_knockout, seed=532, layer=0, head=2, n_heads=3, batch=2)
+checks.compare_with_reference("stripe_knockout", stripe_knockout, seed=533, layer=2, head=0, n_layers=3)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -479,6 +486,7 @@ with torch.no_grad():
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("icl_effect", icl_effect, seed=571, layer=1, head=1, n_pos=40, batch=3)
 checks.compare_with_reference("icl_effect", icl_effect, seed=572, layer=0, head=0, n_pos=64, n_heads=3)
+checks.compare_with_reference("icl_effect", icl_effect, seed=573, layer=0, head=1, n_pos=48, n_layers=1)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -714,7 +722,62 @@ checks.compare_with_reference("build_induction_model", build_induction_model, se
 # everywhere (+1.02 nats over all positions), and its ICL "effect" (−0.29 ± 0.20, −0.56 on 48
 # windows, +0.19 under mean ablation) is noise on a difference of two large losses. And a dozen
 # lines of hand-set weights reproduce the circuit: two heads, K-composition, a copying OV circuit.
+
+# %% [markdown] nbgrader={"grade_id": "ch5_written_intro", "locked": true}
+# ## Written questions (4 points, graded by hand)
 #
+# Answer each question in the cell below it, in three to six sentences, in place of `YOUR ANSWER
+# HERE`. Argue from the numbers and figures this notebook printed and cite them: that is what earns
+# the points. Your instructor grades these answers by hand after the autograder has run.
+
+# %% [markdown] nbgrader={"grade_id": "ch5_written_knockout_question", "locked": true}
+# **Written question 1 (2 points).** Why is the induction-stripe knockout more convincing evidence
+# than zero ablation that the induction heads' *induction* causes the low loss on repeats? Cite
+# your numbers: the table printed after exercise 4 (zero ablation, stripe knockout and the random
+# control, Δ loss on later repeats).
+
+# %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch5_written_knockout", "points": 2}
+# ### BEGIN SOLUTION
+# **Model answer.** Zero ablation removes everything the four heads do (and feeds the rest of the
+# model an output it never saw), so its cost, +7.57 nats on the later repeats, shows that the
+# heads matter but not *which* of their behaviours matters. The knockout removes only the
+# attention on the induction targets and leaves the rest of each head's pattern in place; it
+# still costs +6.86, almost all of the +7.57: nearly the whole value of these heads is the
+# induction stripe. The random control (two other heads zeroed) costs −0.11, so removing heads as
+# such does not cost this much; the effect is specific to these heads and this behaviour.
+#
+# **Rubric (2 points).** 1 point: zero ablation removes the whole head (any behaviour, and an
+# off-distribution output), the knockout removes one behaviour, so it tests the mechanism itself.
+# 1 point: cites the numbers, knockout about +6.9 against zero about +7.6 (most of the effect) and
+# the control near 0 (−0.11). Half a point for the numbers without the argument, or the argument
+# without the numbers.
+# ### END SOLUTION
+
+# %% [markdown] nbgrader={"grade_id": "ch5_written_steering_question", "locked": true}
+# **Written question 2 (2 points).** Zero-ablating the previous-token heads 0.1 and 0.2 costs a lot
+# on the later repeats, pattern-preserving ablation of the same heads almost nothing. Cite both
+# numbers from the table printed after exercise 4 and explain what the difference says about the
+# job of the previous-token heads.
+
+# %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch5_written_steering", "points": 2}
+# ### BEGIN SOLUTION
+# **Model answer.** Zero ablation of heads 0.1 and 0.2 costs +5.30 nats on the later repeats;
+# with every attention pattern frozen to the clean run, removing their output costs −0.15, nothing.
+# Freezing the patterns keeps layer 1 attending where it attended, so what is left to remove is
+# only what the previous-token heads write directly into the logits (and through V-composition),
+# which is small. Their job is to *steer* the induction heads: through K-composition, the
+# previous token they write at every position is what the induction heads' keys match against.
+# Zero ablation removes that information, so the induction heads look in the wrong place; the
+# pattern-preserving ablation cannot remove it, because the patterns no longer depend on it.
+#
+# **Rubric (2 points).** 1 point: both numbers (about +5.3 and −0.15) and the reading that the heads
+# matter only through where layer 1 attends. 1 point: the mechanism, K-composition: the induction
+# heads' keys read what the previous-token heads write; freezing the patterns keeps that effect,
+# so only the (small) direct contribution is removed. Half a point for "they feed layer 1"
+# without K-composition or without the numbers.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summarise in your own words
 #
 # Write three or four sentences for a classmate who skipped this chapter: which heads cause the

@@ -9,7 +9,7 @@ submissions, the output and work folders) because the test bakes them in:
 =========== ===================================================================================
 student     attack
 =========== ===================================================================================
-alice       none: the reference solution (25, as graded alone)
+alice       none: the reference solution (25, as graded alone; 4 more points are graded by hand)
 -bob        none: the reference, a name that looks like an option (nbgrader --student=-bob)
 saboteur    appends to the repository's solutions/graders, the package, a classmate's submission,
             the output and work folders (another student's course); reads the hidden tests
@@ -201,6 +201,55 @@ def _run_uids() -> list[str]:
     return found
 
 
+# ------------------------------------------------------------------ cheats (issue 11)
+_COPIER = {  # grade_id of the solution cell -> a cheat that answers it (or breaks its check)
+    "ch1_embed_code": "from induction_course.functional import embed as _e\n"
+                      "def embed(tokens, W_E):\n    return _e(tokens, W_E)\n",
+    "ch1_pos_embed_code": "import induction_course.functional as q\n"
+                          "def pos_embed(tokens, W_pos):\n    return getattr(q, 'pos_' + 'embed')(tokens, W_pos)\n",
+    "ch1_head_output_code": "def head_output(pattern, x, W_V, b_V, W_O):\n    import importlib\n"
+                            "    return importlib.import_module('induction_course.functional').head_output("
+                            "pattern, x, W_V, b_V, W_O)\n",
+    "ch1_unembed_code": "import sys\ndef unembed(resid, W_U, b_U):\n"
+                        "    return sys.modules['induction_course.functional'].unembed(resid, W_U, b_U)\n",
+    "ch1_head_scores_code": "import torch\nchecks.check_head_attn_scores = lambda f: None\n"
+                            "checks.compare_with_reference = lambda *a, **k: None\n"
+                            "def head_attn_scores(x, W_Q, b_Q, W_K, b_K):\n"
+                            "    return torch.zeros(x.shape[0], x.shape[1], x.shape[1])\n",
+    "ch1_causal_mask_code": "import math, torch\ntorch.allclose = lambda *a, **k: True\n"
+                            "math.isclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
+                            "def apply_causal_mask(scores):\n    return scores\n",
+}
+COPIED = ("ch1_embed", "ch1_pos_embed", "ch1_head_output", "ch1_unembed")
+PATCHED = ("ch1_head_scores", "ch1_causal_mask")
+_TRANSFORMER = """
+def _blank(lines):
+    return ["pass\\n"] if any("checks." in ln for ln in lines) else lines
+get_ipython().input_transformers_cleanup.append(_blank)
+"""
+
+
+def _cheaters(folder: Path, p: dict) -> None:
+    """copier (reference calls, patched checks and comparisons), transformer (an input transformer
+    that blanks every check, nothing answered), quitter (``os._exit`` before exercise 3's tests),
+    reader (takes exercise 1 from the solutions on disk)."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    for gid, code in _COPIER.items():
+        _cell(nb, gid).source = code
+    nbformat.write(nb, folder / "copier.ipynb")
+    nb = nbformat.read(RELEASE, as_version=4)
+    _cell(nb, "ch1_embed_code").source = _TRANSFORMER
+    nbformat.write(nb, folder / "transformer.ipynb")
+    nb = nbformat.read(SOLUTION, as_version=4)
+    _cell(nb, "ch1_head_scores_code").source = "import os\nos._exit(0)\n" + _cell(nb, "ch1_head_scores_code").source
+    nbformat.write(nb, folder / "quitter.ipynb")
+    nb = nbformat.read(SOLUTION, as_version=4)
+    script = p["root"] + "/solutions/" + CH1 + "/" + CH1 + ".py"
+    _cell(nb, "ch1_embed_code").source = (f"src = open({script!r}).read()\n"
+                                          "exec(src[src.index('def embed('):src.index('# %%', src.index('def embed('))])\n")
+    nbformat.write(nb, folder / "reader.ipynb")
+
+
 def _package_hashes() -> dict[str, str]:
     files = [PACKAGE / "__init__.py", *sorted((PACKAGE / "course" / "grading").glob("*.py"))]
     return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
@@ -228,6 +277,7 @@ def attacked(tmp_path_factory):
     for name, (nb_base, code) in _attacks(paths).items():
         _attacker(subs, name, nb_base, code)
     _bad_files(subs, root)
+    _cheaters(subs, paths)
     plan = _plan(True, root, work, out, subs)
     if not plan.enabled:
         pytest.skip(f"no sandbox on this machine: {plan.why_not}")
@@ -269,7 +319,7 @@ def test_good_students_get_what_they_get_alone(attacked):
     checks that against a real solo run); in this class too."""
     from induction_course.course.grading.notebooks import grade_cells, source_notebook
 
-    full = {gid: f"{pts:g}" for gid, pts in grade_cells(source_notebook(ROOT, CH1))}
+    full = {gid: f"{pts:g}" for gid, pts in grade_cells(source_notebook(ROOT, CH1)) if "written" not in gid}
     for who in ("alice", "'-bob"):
         row = attacked["rows"][who]
         assert {g: row[g] for g in full} == full, who
@@ -300,7 +350,7 @@ def test_the_network_is_not_reachable(attacked):
 def test_background_processes_are_named_and_killed(attacked):
     assert "background process" in _line(attacked, "spawner")
     line = _line(attacked, "forger")
-    assert "background process" in line and "0 / 25" in line
+    assert "background process" in line and "0 / 29" in line
     assert float(attacked["rows"]["forger"]["total"]) == 0
 
 
@@ -331,7 +381,7 @@ def test_memory_and_disk_limits(attacked):
 ])
 def test_bad_entries_cost_their_student_only(attacked, student, phrase):
     line = _line(attacked, student)
-    assert "0 / 25" in line and phrase in line, line
+    assert "0 / 29" in line and phrase in line, line
 
 
 def test_csv_cells_cannot_be_formulas(attacked):
@@ -416,3 +466,40 @@ def test_kernel_launcher_accepts_pid_1_as_parent():
     """Inside a pid namespace the kernel's parent may be pid 1: that is no reason to exit."""
     text = (PACKAGE / "course" / "grading" / "kernel_launcher.py").read_text()
     assert "os.getppid() == 1" not in text and "os.getppid() != parent" in text
+
+
+# ---------------------------------------------------------------------- cheats (issue 11)
+def _points(attacked, student) -> dict[str, float]:
+    from induction_course.course.grading.notebooks import grade_cells, source_notebook
+
+    row = attacked["rows"][student]
+    return {gid: float(row[gid]) for gid, _ in grade_cells(source_notebook(ROOT, CH1)) if "written" not in gid}
+
+
+def test_reference_calls_and_patched_checks_earn_nothing(attacked):
+    got = _points(attacked, "copier")
+    assert {g: got[g] for g in (*COPIED, *PATCHED)} == {g: 0.0 for g in (*COPIED, *PATCHED)}
+    full = _points(attacked, "alice")
+    others = {g for g in got if g not in (*COPIED, *PATCHED)}
+    assert {g: got[g] for g in others} == {g: full[g] for g in others}, "the honest answers keep their points"
+    line = _line(attacked, "copier")
+    for gid in COPIED:
+        assert f"REFERENCE USE in {gid}" in line, line
+    assert "functional.embed" in line and "functional.unembed" in line
+
+
+def test_an_input_transformer_that_blanks_the_checks_earns_nothing(attacked):
+    assert sum(_points(attacked, "transformer").values()) == 0
+    assert "TAMPERING" in _line(attacked, "transformer")
+
+
+def test_exiting_before_the_tests_earns_nothing_after_it(attacked):
+    got = _points(attacked, "quitter")
+    order = list(got)
+    assert all(got[g] == 0 for g in order[order.index("ch1_head_scores"):])
+    assert "no answers" in _line(attacked, "quitter")
+
+
+def test_solutions_on_disk_are_out_of_reach(attacked):
+    assert _points(attacked, "reader")["ch1_embed"] == 0
+    assert "hidden by the sandbox" in _line(attacked, "reader")

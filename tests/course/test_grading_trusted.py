@@ -19,14 +19,20 @@ from induction_course.course.grading.hidden_plan import hidden_calls, trusted_pl
 from induction_course.course.grading.notebooks import source_notebook
 from induction_course.course.grading.producer import produce, solution_sources
 from induction_course.course.grading.trusted import plan_calls, read_answers
-from induction_course.course.grading.verify import kind_problem, verify
+from induction_course.course.checks.contract import kind_problem
+from induction_course.course.grading.verify import verify
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = ["01_build_transformer", "02_training", "03_finding_heads", "04_metrics", "05_ablations"]
 
 
+_PLANS: dict[str, dict] = {}
+
+
 def _plan(chapter: str) -> dict:
-    return trusted_plan(chapter, source_notebook(ROOT, chapter))
+    if chapter not in _PLANS:  # finding the forbidden functions runs every reference once: once per chapter
+        _PLANS[chapter] = trusted_plan(chapter, source_notebook(ROOT, chapter))
+    return _PLANS[chapter]
 
 
 def _notebook(chapter: str, where: str = "solutions") -> dict:
@@ -34,8 +40,7 @@ def _notebook(chapter: str, where: str = "solutions") -> dict:
 
 
 def _verdicts(chapter: str, nb: dict, record: dict | None) -> dict:
-    plan = _plan(chapter)
-    return verify(plan["checks"], plan_calls(plan), record, solution_sources(nb), plan["setup"], set(plan["allowed"]))
+    return verify(_plan(chapter), record, solution_sources(nb))
 
 
 def _produce_in_subprocess(tmp_path: Path, chapter: str, nb: dict) -> dict | None:
@@ -142,3 +147,42 @@ def test_an_answer_that_changes_its_input_in_place_loses_its_points(tmp_path):
     verdicts = _verdicts("01_build_transformer", nb, _produce_in_subprocess(tmp_path, "01_build_transformer", nb))
     assert not verdicts["ch1_causal_mask"].passed
     assert "in place" in " ".join(verdicts["ch1_causal_mask"].reasons)
+
+
+# --------------------------------------------------------------- the wrong-answer catalogue
+TAGS = {"ch01": "01_build_transformer", "ch02": "02_training", "ch03": "03_finding_heads", "ch04": "04_metrics",
+        "ch05": "05_ablations"}
+
+
+def trusted_verdict(checks, calls, fn) :
+    """The grader's verdict on ``fn`` for one grade cell, produced in this process (trusted code)."""
+    from induction_course.course.grading.hidden_plan import NEEDS_GRAD
+    from induction_course.course.grading.producer import call_once, properties
+    from induction_course.course.grading.reference_use import Monitor
+    from induction_course.course.grading.verify import Verdict, check_call
+
+    v = Verdict()
+    for call in calls:
+        spec, grad = call.to_json(), call.exercise in NEEDS_GRAD
+        rec = call_once(checks, spec, fn, Monitor(), grad)
+        rec["again"] = call_once(checks, spec, fn, Monitor(), grad).get("output")
+        rec["properties"] = properties(checks, spec, fn)
+        check_call(checks, call, rec, v)
+    return v
+
+
+@pytest.mark.parametrize("tag", sorted(TAGS))
+def test_every_catalogued_wrong_answer_fails_the_trusted_check(tag):
+    """Each entry of graders/wrong_answers/chNN.py (and its TRUSTED_ONLY list: contract breaks the
+    kernel's checks cannot see) loses its points in the grader's own judgement."""
+    from chapter_harness import load_wrong_answers
+
+    cat = load_wrong_answers(tag)
+    plan = _plan(TAGS[tag])
+    checks = importlib.import_module(plan["checks"]).CHECKS
+    calls = plan_calls(plan)
+    entries = [*cat.WRONG_ANSWERS, *getattr(cat, "TRUSTED_ONLY", [])]
+    # the first hidden test of each cell: test_chapters.py runs every one of them in the kernel's way
+    passed = [f"{w.grade_id}: {w.why}" for w in entries if trusted_verdict(checks, calls[w.grade_id][:1], w.fn).passed]
+    assert passed == []
+    print(f"{tag}: {len(entries)} wrong answers rejected by the trusted check")

@@ -45,9 +45,9 @@ def _setter(fn):
 
 
 # ------------------------------------------------------------------- cases
-def _case_ablate(seed, layer=0, head=1, batch=3, seg_len=5, n_repeats=3, n_heads=3, d_vocab=23):
+def _case_ablate(seed, layer=0, head=1, batch=3, seg_len=5, n_repeats=3, n_heads=3, d_vocab=23, n_layers=2):
     n_pos = 1 + seg_len * n_repeats
-    model = random_model(seed, d_vocab=d_vocab, n_ctx=n_pos + 2, n_heads=n_heads)
+    model = random_model(seed, d_vocab=d_vocab, n_ctx=n_pos + 2, n_heads=n_heads, n_layers=n_layers)
     tokens = repeated_random_tokens(batch, seg_len, n_repeats, torch.arange(1, d_vocab), 0, seed=seed + 1)
     return {"model": model, "tokens": tokens, "layer": layer, "head": head}
 
@@ -215,8 +215,8 @@ def _cmp_table(name, actual, expected, case):
 
 
 # ------------------------------------------------------------- 5b. ICL effect
-def _case_icl_effect(seed, layer=1, head=0, batch=4, n_pos=100, n_heads=2, d_vocab=23):
-    model = random_model(seed, d_vocab=d_vocab, n_ctx=n_pos, n_heads=n_heads)
+def _case_icl_effect(seed, layer=1, head=0, batch=4, n_pos=100, n_heads=2, d_vocab=23, n_layers=2):
+    model = random_model(seed, d_vocab=d_vocab, n_ctx=n_pos, n_heads=n_heads, n_layers=n_layers)
     text = torch.randint(0, d_vocab, (batch, n_pos), generator=generator(seed + 3))
     return {"model": model, "text": text, "layer": layer, "head": head}
 

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from induction_course.course.checks.contract import answer_kind_problem, changed_inputs, snapshot
 from induction_course.course.checks.properties import (
     batch_independence,
     causal_violation,
@@ -369,6 +370,7 @@ class ChapterChecks:
             expected = ex.reference(case)
         if not callable(fn):
             fail(exercise, f"expected a function, got {type(fn).__name__}.")
+        before = snapshot(case)
         args = [v.clone() if isinstance(v, torch.Tensor) else v for v in call_args(case)]
         try:
             with self.reference_pieces(fn, keep=exercise), self._grad_mode():
@@ -403,8 +405,23 @@ class ChapterChecks:
             except Exception:  # a localiser must never hide the generic message
                 pass
             raise generic from None
+        self._check_contract(exercise, actual, expected, case, args, before)
         if ex.check_properties is not None:  # more calls, e.g. "same generator state, same result"
             ex.check_properties(exercise, call, case)
+
+    @staticmethod
+    def _check_contract(exercise: str, actual: Any, expected: Any, case: dict, args: list, before: dict) -> None:
+        """Right values, but the kind of answer or the purity the exercise asks for is broken."""
+        __tracebackhide__ = True  # IPython and pytest hide this frame
+        problem = answer_kind_problem(exercise, actual, expected)
+        if problem:
+            fail(exercise, problem + ".")
+        names = [k for k in case if not k.startswith("_")]
+        bad = changed_inputs(before, dict(zip(names, args)), exercise)
+        if bad:
+            fail(exercise, f"your function changed its input {', '.join(bad)} in place.",
+                 "work on a copy (x = x.clone(), or out-of-place operations such as masked_fill instead of "
+                 "masked_fill_): a function must leave its inputs as they were.")
 
     def compare_with_reference(self, exercise: str, fn: Callable, seed: int, **sizes: Any) -> None:
         """Hidden-test helper: ``fn`` must match the reference on a fresh input (``seed``, ``sizes``)."""

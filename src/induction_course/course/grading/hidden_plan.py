@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+# Exercises whose answer must carry a gradient back to float inputs (training differentiates it):
+# the producer hands them inputs that require grad, the grader checks the answer still does.
+NEEDS_GRAD = ("per_token_loss",)
 _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 _SETUP = re.compile(r"_(runtime_)?setup$")
 
@@ -110,9 +113,26 @@ def allowed_helpers(pristine: Any) -> set[str]:
 
 def trusted_plan(chapter: str, pristine: Any) -> dict:
     """What the producer needs, as JSON: the check module, the set-up cells, the calls, the helpers."""
+    calls, allowed = hidden_plan(pristine), allowed_helpers(pristine)
     return {"checks": checks_module(chapter), "setup": setup_sources(pristine),
-            "calls": {g: [c.to_json() for c in cs] for g, cs in hidden_plan(pristine).items()},
-            "allowed": sorted(allowed_helpers(pristine))}
+            "calls": {g: [c.to_json() for c in cs] for g, cs in calls.items()},
+            "allowed": sorted(allowed), "grad": list(NEEDS_GRAD),
+            "forbidden": _forbidden_keys(checks_module(chapter), calls, allowed)}
+
+
+def _forbidden_keys(checks_name: str, calls: dict[str, list[HiddenCall]], allowed: set[str]) -> dict[str, list]:
+    """exercise -> the code its answer must not reach (:mod:`.reference_use`), as JSON; found once
+    per class, here, by running each exercise's reference on its first hidden input."""
+    import importlib
+
+    from induction_course.course.grading.reference_use import chapter_forbidden, code_key
+
+    checks = importlib.import_module(checks_name).CHECKS
+    cases = {}
+    for cs in calls.values():
+        for c in cs:
+            cases.setdefault(c.exercise, checks.exercises[c.exercise].make_case(seed=c.seed, **c.sizes))
+    return {x: sorted(code_key(c) for c in codes) for x, codes in chapter_forbidden(checks, cases, allowed).items()}
 
 
 def checks_module(chapter: str) -> str:

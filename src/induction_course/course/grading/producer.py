@@ -74,13 +74,19 @@ def _case_state(case: dict) -> dict:
     return {k: to_plain(v) for k, v in case.items() if isinstance(v, (torch.Tensor, torch.nn.Module))}
 
 
-def call_once(checks: Any, call: dict, fn: Any, monitor: Any) -> dict:
-    """One call of the student's function on a fresh seeded input; what came back, as data."""
+def call_once(checks: Any, call: dict, fn: Any, monitor: Any, grad: bool = False) -> dict:
+    """One call of the student's function on a fresh seeded input; what came back, as data.
+    With ``grad`` the float inputs require grad (does a gradient reach them?)."""
+    import torch
+
     from induction_course.course.checks.core import CheckFailed, call_args
     from induction_course.course.grading.plain import to_plain
 
     ex = checks.exercises[call["exercise"]]
     case = ex.make_case(seed=call["seed"], **call["sizes"])
+    if grad:
+        case = {k: v.detach().clone().requires_grad_(True) if isinstance(v, torch.Tensor) and v.is_floating_point()
+                else v for k, v in case.items()}
     out: dict[str, Any] = {"error": None}
     try:
         with checks.reference_pieces(fn, keep=call["exercise"]), checks.grad_mode(), monitor, \
@@ -95,7 +101,7 @@ def call_once(checks: Any, call: dict, fn: Any, monitor: Any) -> dict:
     return out
 
 
-def _properties(checks: Any, call: dict, fn: Any) -> str | None:
+def properties(checks: Any, call: dict, fn: Any) -> str | None:
     """The exercise's extra calls (``check_properties``), run here; their verdict travels as data."""
     from induction_course.course.checks.core import CheckFailed
 
@@ -119,16 +125,13 @@ def _properties(checks: Any, call: dict, fn: Any) -> str | None:
 
 def produce(plan: dict, nb: dict) -> dict:
     """Run the student's code and every planned call; the record the grader verifies."""
-    from induction_course.course.grading.reference_use import Monitor, chapter_forbidden
+    from induction_course.course.grading.reference_use import Monitor, resolve_codes
 
     checks = importlib.import_module(plan["checks"]).CHECKS
-    cases = {}  # one seeded case per exercise, to find its reference's code before any student code runs
-    for calls in plan["calls"].values():
-        for call in calls:
-            cases.setdefault(call["exercise"], checks.exercises[call["exercise"]].make_case(
-                seed=call["seed"], **call["sizes"]))
-    forbidden = chapter_forbidden(checks, cases, set(plan.get("allowed", [])))
-    monitors = {gid: [Monitor(forbidden[c["exercise"]]) for c in calls] for gid, calls in plan["calls"].items()}
+    # resolved before any student code runs: a patched module cannot change what is watched
+    forbidden = {x: resolve_codes(keys, checks) for x, keys in plan["forbidden"].items()}
+    monitors = {gid: [Monitor(forbidden.get(c["exercise"], set())) for c in calls]
+                for gid, calls in plan["calls"].items()}
     ns, errors = run_cells(plan["setup"], solution_sources(nb))
     results: dict[str, list[dict]] = {}
     for gid, calls in plan["calls"].items():
@@ -138,9 +141,10 @@ def produce(plan: dict, nb: dict) -> dict:
             if not callable(fn):
                 results[gid].append({"missing": type(fn).__name__ if call["function"] in ns else None})
                 continue
-            first = call_once(checks, call, fn, monitor)
-            first["again"] = call_once(checks, call, fn, monitor).get("output")
-            first["properties"] = _properties(checks, call, fn)
+            grad = call["exercise"] in plan.get("grad", [])
+            first = call_once(checks, call, fn, monitor, grad)
+            first["again"] = call_once(checks, call, fn, monitor, grad).get("output")
+            first["properties"] = properties(checks, call, fn)
             first["reference_use"] = list(monitor.used)
             first["tampered"] = monitor.tampered
             results[gid].append(first)

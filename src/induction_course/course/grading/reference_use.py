@@ -85,6 +85,25 @@ def chapter_forbidden(checks: Any, cases: dict[str, dict], allowed: set[str]) ->
     return out
 
 
+def code_key(code: CodeType) -> list:
+    """A code object as JSON: (file, first line, name), the same in every process of one install."""
+    return [code.co_filename, code.co_firstlineno, code.co_name]
+
+
+def resolve_codes(keys: list[list], checks: Any) -> set[CodeType]:
+    """The code objects of this process that :func:`code_key` gave ``keys`` for."""
+    wanted = {tuple(k) for k in keys}
+    candidates: set[CodeType] = set()
+    for modname, mod in list(sys.modules.items()):
+        if modname.startswith("induction_course") and mod is not None:
+            candidates |= set(_module_functions(mod))
+    for ex in checks.exercises.values():
+        candidates |= {c for c in [getattr(ex.reference, "__code__", None)] if c is not None}
+    for piece in checks.pieces.values():
+        candidates |= piece_codes(piece)
+    return {c for c in candidates if tuple(code_key(c)) in wanted}
+
+
 def piece_codes(piece: Callable) -> set[CodeType]:
     """The code of a chapter's stand-in for an exercise and of the package functions it names
     (``lambda m, t, l, h: A.zero_ablation(m, t, [(l, h)])`` names ``ablation.zero_ablation``)."""

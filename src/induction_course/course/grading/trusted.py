@@ -68,9 +68,7 @@ def run_trusted(task: Any, plan: dict, run: Callable[[list[str]], tuple[int | No
     if record is None:
         notes = [*notes, "the trusted check got no answers from the notebook's code "
                  f"({'time limit' if code is None else f'exit {code}'}); its grade cells get 0"]
-    nb = task.notebook
-    verdicts = verify(plan["checks"], plan_calls(plan), record, solution_sources(nb), plan["setup"],
-                      set(plan.get("allowed", [])))
+    verdicts = verify(plan, record, solution_sources(task.notebook))
     return verdicts, notes
 
 

@@ -26,13 +26,10 @@ from typing import Any
 
 import torch
 
-from induction_course.course.grading.hidden_plan import HiddenCall
+from induction_course.course.grading.hidden_plan import NEEDS_GRAD, HiddenCall
+from induction_course.course.checks.contract import MUTATES, answer_kind_problem, changed_inputs, snapshot
 from induction_course.course.grading.plain import Unknown, from_plain
 
-# Exercises whose job is to change an input in place (one optimiser step on the model).
-# Exercises whose text allows a 0-d tensor where a number is asked for.
-NUMBER_OR_0D = {"composition_score"}
-MUTATES = {"train_step": {"model", "optimizer"}, "train_loop": {"model", "optimizer"}}
 # Static names that only tampering with the grader needs (the profile hook, frames, the kernel's
 # input transformers, the interpreter's module table).
 TAMPERING = ("setprofile", "settrace", "getprofile", "gettrace", "_getframe", "f_back", "f_globals", "f_locals",
@@ -51,52 +48,6 @@ class Verdict:
         self.passed = False
         if reason not in self.reasons:
             self.reasons.append(reason)
-
-
-def _kind(x: Any) -> str:
-    if isinstance(x, torch.Tensor):
-        if x.dtype == torch.bool:
-            return "a bool tensor"
-        return "an integer tensor" if not (x.is_floating_point() or x.is_complex()) else "a float tensor"
-    if isinstance(x, bool):
-        return "a bool"
-    if isinstance(x, (int, float)):
-        return "a number"
-    if isinstance(x, (tuple, list)):
-        return f"a sequence of {len(x)}"
-    if isinstance(x, dict):
-        return "a dict"
-    return f"a {type(x).__name__}"
-
-
-def kind_problem(actual: Any, expected: Any) -> str | None:
-    """The contract's types: what differs in kind between the answer and the reference's.
-
-    Judged only where the reference is a tensor, a number or a sequence; other answers (a
-    ``FactoredMatrix`` for a matrix, a model) are left to the comparison."""
-    if isinstance(actual, Unknown):
-        return f"returned {actual!r}, which is not one of the kinds the exercise asks for"
-    ke = _kind(expected)
-    if not isinstance(expected, (torch.Tensor, int, float, tuple, list)) or isinstance(expected, bool):
-        return None
-    ka = _kind(actual)
-    if isinstance(expected, torch.Tensor) and not isinstance(actual, (torch.Tensor, int, float, tuple, list, dict)) \
-            and actual is not None:
-        return None  # a matrix-like object of a library: the comparison reads it
-    if ka == ke or ke == "a number" and ka == "a bool":
-        return _items_problem(actual, expected)
-    if ke == "a number" and isinstance(actual, torch.Tensor):
-        return "returned a tensor where the exercise asks for a Python number (use .item())"
-    return f"returned {ka} where the exercise asks for {ke}"
-
-
-def _items_problem(actual: Any, expected: Any) -> str | None:
-    if isinstance(expected, (tuple, list)):
-        for a, e in zip(actual, expected):
-            problem = kind_problem(a, e)
-            if problem:
-                return problem
-    return None
 
 
 def same_answer(a: Any, b: Any) -> bool:
@@ -118,32 +69,20 @@ def same_answer(a: Any, b: Any) -> bool:
     return type(a) is type(b) and (isinstance(a, Unknown) or a == b)
 
 
-def _state(case: dict) -> dict:
-    out = {}
-    for k, v in case.items():
-        if isinstance(v, torch.Tensor):
-            out[k] = v.detach().clone()
-        elif isinstance(v, torch.nn.Module):
-            out[k] = {n: p.detach().clone() for n, p in v.state_dict().items()}
-    return out
-
-
 def case_after(case: dict, after: dict) -> tuple[dict, list[str]]:
-    """The grader's case with the inputs as the student's call left them; and the inputs it changed."""
-    before, changed, out = _state(case), [], dict(case)
-    for k, v in (after or {}).items():
-        if k not in case:
+    """The grader's case with the inputs as the student's call left them; and the inputs it
+    changed (bit for bit: an in-place renormalisation changes the last digits only)."""
+    before, out = snapshot(case), dict(case)
+    rebuilt = {k: from_plain(v) for k, v in (after or {}).items() if k in case}
+    changed = changed_inputs(before, rebuilt, exercise="")
+    for k, got in rebuilt.items():
+        if k not in changed:
             continue
-        got = from_plain(v)
         if isinstance(case[k], torch.nn.Module) and isinstance(got, torch.nn.Module):
-            if not same_answer(got.state_dict(), before[k]):
-                changed.append(k)
-                with torch.no_grad():
-                    case[k].load_state_dict(got.state_dict())
-        elif isinstance(case[k], torch.Tensor) and isinstance(got, torch.Tensor):
-            if not same_answer(got, before[k]):
-                changed.append(k)
-                out[k] = got
+            with torch.no_grad():
+                case[k].load_state_dict(got.state_dict())
+        elif isinstance(got, torch.Tensor):
+            out[k] = got
     return out, changed
 
 
@@ -176,9 +115,7 @@ def check_call(checks: Any, call: HiddenCall, record: dict | None, verdict: Verd
     with checks.grad_mode():
         expected = ex.reference(case)
     actual = from_plain(record.get("output"))
-    problem = kind_problem(actual, expected)
-    if problem and call.exercise in NUMBER_OR_0D and isinstance(actual, torch.Tensor) and actual.numel() == 1:
-        problem = None
+    problem = answer_kind_problem(call.exercise, actual, expected)
     if problem:
         verdict.fail(f"{where}: {problem}")
         return
@@ -196,6 +133,9 @@ def check_call(checks: Any, call: HiddenCall, record: dict | None, verdict: Verd
     except Exception as err:  # noqa: BLE001 - an answer the comparison cannot read is a wrong answer
         verdict.fail(f"{where}: the answer could not be compared ({type(err).__name__}: {_first_line(err)})")
         return
+    if call.exercise in NEEDS_GRAD and isinstance(actual, torch.Tensor) and not actual.requires_grad:
+        verdict.fail(f"{where}: the result carries no gradient back to the inputs (computed under "
+                     "torch.no_grad() or detached?): training could not learn from it")
     if not same_answer(record.get("output"), record.get("again")):
         verdict.fail(f"{where}: the same input gave a different answer the second time (use the seed or "
                      "generator you are given, not global random state)")
@@ -203,11 +143,11 @@ def check_call(checks: Any, call: HiddenCall, record: dict | None, verdict: Verd
         verdict.fail(f"{where}: {_first_line(record['properties'])}")
 
 
-def static_findings(sources: list[str], plan: dict[str, list[HiddenCall]], checks_name: str,
-                    setup: list[str], allowed: set[str]) -> tuple[dict[str, list[str]], list[str]]:
+def static_findings(sources: list[str], plan: dict, checks: Any) -> tuple[dict[str, list[str]], list[str]]:
     """(grade_id -> reference uses seen in the source, tampering names seen in the student's code)."""
-    from induction_course.course.grading.reference_use import chapter_forbidden, forbidden_names, static_uses
+    from induction_course.course.grading.reference_use import forbidden_names, resolve_codes, static_uses
 
+    setup = plan["setup"]
     trees = []
     for src in [*setup, *sources]:
         try:
@@ -216,15 +156,12 @@ def static_findings(sources: list[str], plan: dict[str, list[HiddenCall]], check
             continue
     student_text = "\n".join(sources)
     tampering = [t for t in TAMPERING if t in student_text and _named(trees[len(setup):], t)]
-    checks = importlib.import_module(checks_name).CHECKS
-    cases = {c.exercise: checks.exercises[c.exercise].make_case(seed=c.seed, **c.sizes)
-             for calls in plan.values() for c in reversed(calls)}
-    forbidden = chapter_forbidden(checks, cases, allowed)
+    names = {x: forbidden_names(resolve_codes(keys, checks)) for x, keys in plan["forbidden"].items()}
     uses: dict[str, list[str]] = {}
-    for gid, calls in plan.items():
+    for gid, calls in plan["calls"].items():
         uses[gid] = []
         for call in calls:
-            found = static_uses(trees, call.function, forbidden_names(forbidden[call.exercise]), checks_name)
+            found = static_uses(trees, call["function"], names.get(call["exercise"], set()), plan["checks"])
             uses[gid] += [f for f in found if f not in uses[gid]]
     return uses, tampering
 
@@ -242,14 +179,14 @@ def _named(trees: list[ast.Module], name: str) -> bool:
     return False
 
 
-def verify(checks_name: str, plan: dict[str, list[HiddenCall]], produced: dict | None,
-           sources: list[str], setup: list[str], allowed: set[str] = frozenset()) -> dict[str, Verdict]:
-    """grade_id -> verdict, for every grade cell of the plan."""
-    checks = importlib.import_module(checks_name).CHECKS
-    uses, tampering = static_findings(sources, plan, checks_name, setup, set(allowed))
+def verify(plan: dict, produced: dict | None, sources: list[str]) -> dict[str, Verdict]:
+    """grade_id -> verdict, for every grade cell of the plan (:func:`.hidden_plan.trusted_plan`)."""
+    checks = importlib.import_module(plan["checks"]).CHECKS
+    uses, tampering = static_findings(sources, plan, checks)
     results = (produced or {}).get("results", {})
     verdicts: dict[str, Verdict] = {}
-    for gid, calls in plan.items():
+    for gid, specs in plan["calls"].items():
+        calls = [HiddenCall.from_json(c) for c in specs]
         v = verdicts[gid] = Verdict()
         for name in uses.get(gid, []):
             v.reference_use.append(name) if name not in v.reference_use else None
