@@ -10,6 +10,12 @@
 - :mod:`.sandbox`        bubblewrap around each student's run and its kernel; cgroups, uids
 - :mod:`.scores`         the points recomputed by the grader from the autograded notebook
 - :mod:`.outputs`        ``grades.csv``, ``feedback/`` and ``report.txt``
+- :mod:`.deadlines`      ``--due``, late penalties and cut-off; submission times, never the clock
+- :mod:`.lms`            Moodle and Canvas: names and ids of their downloads, their gradebook import files
+- :mod:`.zipmeta`        a zip member's real name (UTF-8 without the flag) and time (UTC field or local)
+- :mod:`.feedback`       the feedback pages: no hidden-test lines, no inlined JavaScript, no empty boxes
+- :mod:`.written`        written questions (markdown answer cells), left by ``grade`` for manual grading
+- :mod:`.written_csv`    ``written export|import``: the instructor's scores through a CSV file
 - :mod:`.cli`            the ``release`` and ``grade`` subcommands
 - ``kernel_launcher.py`` the kernel with memory and CPU limits (run by path, never imported)
 

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 from induction_course.course.grading.autograde import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, default_jobs, grade
+from induction_course.course.grading.deadlines import make_policy
 from induction_course.course.grading.layout import GradingError, find_root
+from induction_course.course.grading.lms import FORMATS
 from induction_course.course.grading.release import release
 
 
@@ -36,8 +38,10 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     try:
+        policy = make_policy(args.due, args.late_penalty, args.cutoff, args.zip_tz)
         grade(args.chapter, args.submissions, args.out, root=args.root, workdir=args.workdir,
-              jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb, sandbox=not args.no_sandbox)
+              jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb, sandbox=not args.no_sandbox,
+              deadline=policy, lms_format=args.format, lms_assignment=args.lms_assignment or "")
     except GradingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -83,4 +87,26 @@ def add_subcommands(subparsers) -> None:
                    help="run student code without the bubblewrap sandbox (it can then change files and "
                    "processes of the grader's user; report.txt says so). Without bwrap (macOS) this is "
                    "what happens anyway, with the same warning")
+    _add_seminar_options(g)
     g.set_defaults(func=cmd_grade)
+
+
+def _add_seminar_options(g) -> None:
+    """Deadlines (.deadlines) and the LMS export (.lms) of ``grade``."""
+    d = g.add_argument_group("deadline (submission times come from the zip's member times, or the files' "
+                             "modification times; never from the clock)")
+    d.add_argument("--due", metavar="DATETIME", help="the due date, ISO 8601 with a time zone, e.g. "
+                   "2026-12-01T23:59+01:00 (or ...Z for UTC); grades.csv gets submitted, hours_late, "
+                   "days_late, late_penalty and total_after_penalty, report.txt lists late students")
+    d.add_argument("--late-penalty", type=float, metavar="P", help="fraction of the chapter's maximum "
+                   "points lost per started day late, e.g. 0.1 (never more than the points earned; default 0)")
+    d.add_argument("--cutoff", metavar="DATETIME", help="submissions after this (ISO 8601 with a time zone) get 0")
+    d.add_argument("--zip-tz", metavar="ZONE", help="the time zone of the zip's member times, which zip stores "
+                   "without one: an offset (+01:00) or a name (Europe/Berlin, DST aware); default: the zone "
+                   "of --due. Not used for members with a UTC timestamp, nor for folders")
+    e = g.add_argument_group("LMS export (students matched by the id in their Moodle folder or Canvas file names)")
+    e.add_argument("--format", choices=FORMATS, help="also write the gradebook file this LMS imports: "
+                   "canvas_grades.csv (Canvas gradebook import) or moodle_grades.csv (the assignment's "
+                   "offline grading worksheet)")
+    e.add_argument("--lms-assignment", metavar="NAME", help="Canvas: the assignment column, as in Canvas' "
+                   "export, e.g. 'Chapter 3 (4567)' (with its id it updates that assignment; default: the chapter id)")

@@ -14,13 +14,18 @@ import os
 import re
 import shutil
 import stat
+import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
 from induction_course.course.grading.layout import GradingError
+from induction_course.course.grading.lms import LmsName, parse_canvas, parse_entries, parse_moodle
 from induction_course.course.grading.notebooks import chapter_grade_ids, grade_ids
+from induction_course.course.grading.zipmeta import member_name, member_time
 
 MAX_FILE_MB = 100  # larger files are not even read
 MAX_SOURCE_MB = 2  # code and text of a notebook (outputs excluded); chapter 1 has ~20 kB
@@ -39,6 +44,10 @@ class Submission:
     nbgrader_id: str = ""
     ignored: bool = False  # a second submission of a student: reported, not graded, no row
     notes: list[str] = field(default_factory=list)  # for its report line (skipped files, a shortened name)
+    name: str = ""  # the person's name when an LMS download gave one (Moodle, Canvas)
+    lms: str = ""  # "moodle" or "canvas": which LMS ``lms_id`` belongs to
+    lms_id: str = ""  # Moodle's participant id or Canvas' user id
+    submitted: float | None = None  # POSIX time of the graded file (a zip member's time); None: unknown
 
 
 def _read_notebook(path: Path) -> tuple[Any, str | None]:
@@ -172,16 +181,17 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> No
             out.write(chunk)
 
 
-def safe_extract(zpath: Path, dest: Path) -> list[tuple[str, str]]:
+def safe_extract(zpath: Path, dest: Path, zone: tzinfo | None = None) -> list[tuple[str, str]]:
     """Extract a zip below ``dest`` only; returns ``(member, why)`` for every member not extracted.
 
     Skipped, each with its reason: absolute paths, ``..``, dot-files, duplicates, a file where a
     folder of the same name is (or the reverse), members too large or too compressed (checked
     against the headers before writing, and while writing). ``__MACOSX/`` is skipped silently.
     Over-long names are shortened (:func:`short_name`). An unreadable zip raises :class:`GradingError`.
+    Names are read as :func:`member_name` says; each file's modification time is its member's
+    (:func:`member_time`, local times read in ``zone``), or 0 when the zip has none: a
+    submission's time for ``--due`` (:mod:`.deadlines` takes 0 as unknown).
     """
-    import zlib
-
     skipped: list[tuple[str, str]] = []
     try:
         zf = zipfile.ZipFile(zpath)
@@ -191,7 +201,7 @@ def safe_extract(zpath: Path, dest: Path) -> list[tuple[str, str]]:
     total = 0
     with zf:
         for info in zf.infolist():
-            name = info.filename.replace("\\", "/")
+            name = member_name(info).replace("\\", "/")
             parts = [p for p in name.split("/") if p]
             if not parts or parts[0] == "__MACOSX" or parts[-1] in JUNK:
                 continue
@@ -208,6 +218,8 @@ def safe_extract(zpath: Path, dest: Path) -> list[tuple[str, str]]:
                     continue
                 total += info.file_size
                 _copy_member(zf, info, target)
+                when = member_time(info, zone) or 0.0
+                os.utime(target, (when, when))
             except (OSError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
                     ValueError) as err:
                 if target.is_file():
@@ -243,51 +255,127 @@ def _walk_notebooks(entry: Path) -> tuple[list[Path], list[str], list[str]]:
     return found, others, skipped
 
 
-def _collect_folder(entry: Path, chapter: str, chapter_ids: dict[str, set[str]]) -> Submission:
-    """A student's folder: the one notebook of ``chapter`` in it, searched at any depth."""
-    student = entry.name
-    found, others, skipped = _walk_notebooks(entry)
-    origin = f"{entry.name}/"
-    if not found:
-        return Submission(student, origin, problem="no notebook (.ipynb) in the folder"
-                          + (f" (found: {', '.join(sorted(others)[:5])})" if others else " (it is empty)"),
-                          notes=skipped)
-    candidates = [(p, *load_submission(p, chapter, chapter_ids)) for p in found]
+def file_time(p: Path) -> float | None:
+    """A file's modification time (a zip member's, once extracted): when it was submitted."""
+    try:
+        return p.lstat().st_mtime
+    except OSError:
+        return None
+
+
+@dataclass
+class _Found:
+    """The files of one student's submission: where they lie and what the report calls them."""
+    student: str
+    base: Path  # paths are shown relative to it, after ``prefix``
+    prefix: str
+    notebooks: list[Path]
+    others: list[str]
+    skipped: list[str]
+    where: str = "in the folder"
+
+
+def _choose(f: _Found, chapter: str, chapter_ids: dict[str, set[str]], own_name=lambda p: p.name) -> Submission:
+    """The one notebook of ``chapter`` among ``f.notebooks`` (``own_name``: a file's name as the student gave it)."""
+    if not f.notebooks:
+        return Submission(f.student, f.prefix, problem=f"no notebook (.ipynb) {f.where}"
+                          + (f" (found: {', '.join(sorted(f.others)[:5])})" if f.others else " (it is empty)"),
+                          notes=f.skipped)
+    candidates = [(p, *load_submission(p, chapter, chapter_ids)) for p in f.notebooks]
     good = [(p, nb) for p, nb, err in candidates if nb is not None]
-    named = [(p, nb) for p, nb in good if p.name == f"{chapter}.ipynb"]
+    named = [(p, nb) for p, nb in good if own_name(p) == f"{chapter}.ipynb"]
     if len(good) == 1 or len(named) == 1:
         p, nb = good[0] if len(good) == 1 else named[0]
-        return Submission(student, f"{origin}{p.relative_to(entry)}", nb, notes=skipped)
+        return Submission(f.student, f"{f.prefix}{p.relative_to(f.base)}", nb, notes=f.skipped, submitted=file_time(p))
+    latest = max((t for t in map(file_time, f.notebooks) if t is not None), default=None)
     if not good:
-        return Submission(student, origin, problem="; ".join(err for _, _, err in candidates), notes=skipped)
-    names = ", ".join(str(p.relative_to(entry)) for p, _ in good)
-    return Submission(student, origin, problem=f"several notebooks of {chapter} ({names}); keep exactly one",
-                      notes=skipped)
+        return Submission(f.student, f.prefix, problem="; ".join(err for _, _, err in candidates), notes=f.skipped,
+                          submitted=latest)
+    names = ", ".join(str(p.relative_to(f.base)) for p, _ in good)
+    return Submission(f.student, f.prefix, problem=f"several notebooks of {chapter} ({names}); keep exactly one",
+                      notes=f.skipped, submitted=latest)
+
+
+def _collect_folder(entry: Path, chapter: str, chapter_ids: dict[str, set[str]]) -> Submission:
+    """A student's folder: the one notebook of ``chapter`` in it, searched at any depth."""
+    found, others, skipped = _walk_notebooks(entry)
+    return _choose(_Found(entry.name, entry, f"{entry.name}/", found, others, skipped), chapter, chapter_ids)
+
+
+def _lms_own_name(p: Path) -> str:
+    """The name a student gave a file, under the LMS's prefix (Canvas: ``lastfirst_1_2_<name>``)."""
+    info = parse_moodle(p.name) or parse_canvas(p.name)
+    return info.file if info is not None and info.file else p.name
+
+
+def _collect_lms(group: list[Path], info: LmsName, folder: Path, chapter: str,
+                 chapter_ids: dict[str, set[str]]) -> Submission:
+    """One participant of an LMS download: all their entries (Moodle: a folder per submission
+    plugin; Canvas: a file per upload) are one submission, named and numbered as the LMS says."""
+    found, others, skipped = [], [], []
+    for entry in group:
+        mode = entry.lstat().st_mode
+        if stat.S_ISDIR(mode):
+            nbs, more, bad = _walk_notebooks(entry)
+            found, others, skipped = found + nbs, others + more, skipped + [f"{entry.name}/{b}" for b in bad]
+        elif stat.S_ISREG(mode) and entry.suffix.lower() == ".ipynb":
+            found.append(entry)
+        elif stat.S_ISREG(mode):
+            others.append(_lms_own_name(entry))
+        else:
+            skipped.append(f"{entry.name} skipped ({'a symbolic link' if stat.S_ISLNK(mode) else 'not a regular file'})")
+    prefix = f"{group[0].name}/" if len(group) == 1 and stat.S_ISDIR(group[0].lstat().st_mode) else ""
+    base = group[0] if prefix else folder
+    sub = _choose(_Found(info.student, base, prefix, found, others, skipped, "in the submission"),
+                  chapter, chapter_ids, _lms_own_name)
+    sub.name, sub.lms, sub.lms_id = info.name, info.lms, info.id
+    return sub
+
+
+def _entry_submission(entry: Path, chapter: str, chapter_ids: dict[str, set[str]]) -> Submission:
+    """A top-level entry of a plain class: a sub-folder is a student, a file is ``<student>.ext``."""
+    if stat.S_ISDIR(entry.lstat().st_mode):
+        return _collect_folder(entry, chapter, chapter_ids)
+    nb, err = load_submission(entry, chapter, chapter_ids)  # refuses symlinks, FIFOs, devices
+    return Submission(entry.stem if entry.suffix else entry.name, entry.name, nb, err, submitted=file_time(entry))
+
+
+def _clean_name(sub: Submission) -> None:
+    """One line per student in the report, a file name per student in feedback/: no control
+    characters, a bounded length, one Unicode form (NFC: macOS writes names decomposed)."""
+    sub.student = unicodedata.normalize("NFC", sub.student)
+    if re.search(r"[\x00-\x1f\x7f]", sub.student):
+        sub.notes.append("control characters (newlines, tabs) in the name were replaced by _")
+        sub.student = re.sub(r"[\x00-\x1f\x7f]", "_", sub.student)
+        sub.name = re.sub(r"[\x00-\x1f\x7f]", "_", sub.name)
+    if short_name(sub.student) != sub.student:
+        sub.notes.append(f"name shortened from {len(sub.student)} characters")
+        sub.student = short_name(sub.student)
 
 
 def collect(folder: Path, chapter: str, chapter_ids: dict[str, set[str]]) -> list[Submission]:
-    """One submission per top-level entry: a sub-folder is a student, a file is ``<student>.ext``."""
+    """One submission per student: a top-level sub-folder or ``<student>.ext`` file of a plain
+    class; every entry of one participant of a Moodle or Canvas download (:mod:`.lms`)."""
     subs: dict[str, Submission] = {}
     problems: list[Submission] = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name in JUNK:
-            continue
+    entries = [e for e in sorted(folder.iterdir(), key=lambda p: p.name) if e.name not in JUNK]
+    shown = [e for e in entries if not is_hidden(e)]
+    lms = parse_entries([e.name for e in shown], {e.name for e in shown if not stat.S_ISDIR(e.lstat().st_mode)})
+    groups: dict[str, list[Path]] = {}
+    for e in shown:
+        if e.name in lms:
+            groups.setdefault(lms[e.name].student, []).append(e)
+    for entry in entries:
         if is_hidden(entry):  # a hidden file is no student's submission, but someone may miss it
             problems.append(Submission(entry.name, entry.name, problem="skipped: a hidden (dot) file or folder",
                                        ignored=True))
             continue
-        mode = entry.lstat().st_mode
-        if stat.S_ISDIR(mode):
-            sub = _collect_folder(entry, chapter, chapter_ids)
-        else:
-            nb, err = load_submission(entry, chapter, chapter_ids)  # refuses symlinks, FIFOs, devices
-            sub = Submission(entry.stem if entry.suffix else entry.name, entry.name, nb, err)
-        if re.search(r"[\x00-\x1f\x7f]", sub.student):
-            sub.notes.append("control characters (newlines, tabs) in the name were replaced by _")
-            sub.student = re.sub(r"[\x00-\x1f\x7f]", "_", sub.student)
-        if short_name(sub.student) != sub.student:
-            sub.notes.append(f"name shortened from {len(sub.student)} characters")
-            sub.student = short_name(sub.student)
+        info = lms.get(entry.name)
+        if info is not None and groups[info.student][0] != entry:
+            continue  # collected with the participant's first entry
+        sub = (_collect_lms(groups[info.student], info, folder, chapter, chapter_ids) if info is not None
+               else _entry_submission(entry, chapter, chapter_ids))
+        _clean_name(sub)
         student = sub.student
         if student in subs:
             problems.append(Submission(student, sub.origin, problem=f"a second submission for {student} "
@@ -313,12 +401,12 @@ def assign_ids(subs: list[Submission]) -> None:
         sub.nbgrader_id = sid
 
 
-def _unzip(zpath: Path, folder: Path) -> tuple[Path, list[tuple[str, str]]]:
+def _unzip(zpath: Path, folder: Path, zone: tzinfo | None = None) -> tuple[Path, list[tuple[str, str]]]:
     """Extract ``zpath`` into ``folder``; return the folder that holds the class and the damaged members."""
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir()
-    damaged = safe_extract(zpath, folder)
+    damaged = safe_extract(zpath, folder, zone)
     entries = [p for p in folder.iterdir() if not is_hidden(p)]
     if len(entries) == 1 and entries[0].is_dir() and entries[0].name == zpath.stem:
         folder = entries[0]  # the zip of a folder: its content is the class
@@ -333,21 +421,25 @@ def _add_damaged(subs: list[Submission], damaged: list[tuple[str, str]]) -> None
     by_name = {s.student: s for s in subs if not s.ignored}
     for member, why in damaged:
         first = member.split("/", 1)[0]
-        student = first if "/" in member else Path(first).stem
+        info = parse_moodle(first) or ("/" not in member and parse_canvas(first)) or None
+        student = info.student if info else first if "/" in member else Path(first).stem
         line = f"zip member {member} {why}"
         if student in by_name and not student.startswith("."):
             by_name[student].notes.append(line)
         elif why.startswith("could not be extracted") and student not in ("", ".", ".."):
-            by_name[student] = Submission(student, member, problem=line)
+            by_name[student] = Submission(student, member, problem=line, name=info.name if info else "",
+                                          lms=info.lms if info else "", lms_id=info.id if info else "")
             subs.append(by_name[student])
         else:
             subs.append(Submission(member, member, problem=line, ignored=True))
 
 
-def read_submissions(submissions: Path, work: Path, chapter: str, root: Path) -> list[Submission]:
-    """The class, graded ones first, each in student order; a zip is extracted into ``work/unzipped``."""
+def read_submissions(submissions: Path, work: Path, chapter: str, root: Path,
+                     zip_tz: tzinfo | None = None) -> list[Submission]:
+    """The class, graded ones first, each in student order; a zip is extracted into ``work/unzipped``
+    (its members' local times read in ``zip_tz``, see :func:`.zipmeta.member_time`)."""
     if submissions.is_file():
-        folder, damaged = _unzip(submissions, work / "unzipped")
+        folder, damaged = _unzip(submissions, work / "unzipped", zip_tz)
     else:
         folder, damaged = submissions, []
     subs = collect(folder, chapter, chapter_grade_ids(root))
