@@ -77,6 +77,8 @@ DEVICE = setup_runtime()
 # | 12. The full OV circuit of a head | 2 | ★★ | 10 min |
 # | 13. The positional QK circuit of a head | 2 | ★★ | 10 min |
 # | 14. The copying score of an OV circuit | 1 | ★★ | 10 min |
+# | W1. Written: why the mask comes before the softmax (graded by hand) | 2 | ★ | 5 min |
+# | W2. Written: where and what, QK and OV (graded by hand) | 2 | ★★ | 10 min |
 
 # %% nbgrader={"grade_id": "ch1_setup", "locked": true}
 import math
@@ -955,6 +957,59 @@ with torch.no_grad():
 # A two-layer attention-only transformer, from embeddings to logits, that computes exactly what
 # TransformerLens computes with the same weights; and the two lenses (QK and OV circuits) through
 # which we will recognise previous-token and induction heads. Next: train it.
+
+# %% [markdown] nbgrader={"grade_id": "ch1_written_intro", "locked": true}
+# ## Written questions (4 points, graded by hand)
+#
+# Answer each question in the cell below it, in three to six sentences, in place of `YOUR ANSWER
+# HERE`. Argue from the numbers and figures this notebook printed and cite them: that is what earns
+# the points. Your instructor grades these answers by hand after the autograder has run.
+
+# %% [markdown] nbgrader={"grade_id": "ch1_written_mask_question", "locked": true}
+# **Written question 1 (2 points).** Why is the causal mask applied *before* the softmax? Use the
+# pattern that `attention_pattern(torch.zeros(3, 3))` printed in exercise 5: what would its first
+# two rows be if you took the softmax first and then set the future entries to zero, and what
+# would be wrong with them?
+
+# %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch1_written_mask", "points": 2}
+# ### BEGIN SOLUTION
+# **Model answer.** Masked first, row `i` is a softmax over the keys `0 … i` only: the printed
+# rows `[1, 0, 0]`, `[0.5, 0.5, 0]`, `[0.33, 0.33, 0.33]` are each a distribution over the keys
+# that query may see. Softmax first spreads every row over all three keys (`[0.33, 0.33, 0.33]`);
+# zeroing the future afterwards leaves `[0.33, 0, 0]` and `[0.33, 0.33, 0]`, rows that sum to 1/3
+# and 2/3. The head's output would shrink at early positions, and its weights would depend on the
+# scores of future tokens, which sit in the softmax's denominator: the future leaks into every
+# position.
+#
+# **Rubric (2 points).** 1 point: masking first makes each row a distribution over the visible
+# keys, with the printed rows (or an equivalent computation) as evidence. 1 point: softmax then
+# zeroing gives rows that do not sum to 1 (1/3 and 2/3 here) *and* the future's scores still
+# enter the normalisation (a leak). Half a point for either idea stated without numbers; 0 for
+# "the model must not see the future" alone.
+# ### END SOLUTION
+
+# %% [markdown] nbgrader={"grade_id": "ch1_written_qk_ov_question", "locked": true}
+# **Written question 2 (2 points).** A head's attention pattern shows *where* it moves information
+# but not *what* it moves. Explain why with the two circuits of "Reading circuits". Then use the
+# copying scores printed after exercise 14: does any head of this random model copy? What would
+# the full OV circuit (exercise 12's picture) and the copying score of a copying head look like?
+
+# %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch1_written_qk_ov", "points": 2}
+# ### BEGIN SOLUTION
+# **Model answer.** The pattern is the softmax of the scores of the QK circuit `W_Q W_K^T`: it
+# decides which positions a head reads. What it writes from there is decided by the OV circuit
+# `W_V W_O`, made of other matrices: a head can attend to exactly the right place and write
+# something unrelated, so the pattern alone cannot say what moves. In the random model the
+# copying scores are close to 0 (layer 0: −0.00, +0.16, −0.02, −0.25; layer 1: +0.00, −0.25,
+# +0.29, +0.04) and the full OV picture has no diagonal: no head copies. A copying head's full OV
+# circuit `W_E W_V W_O W_U` has a bright positive diagonal (attending to token `t` raises the
+# logit of `t`), its eigenvalues are mostly positive and its copying score is close to +1.
+#
+# **Rubric (2 points).** 1 point: QK decides the pattern, OV separately decides what is written
+# (independent weights, so one says nothing about the other). 1 point: cites the printed copying
+# scores (near 0, the largest about ±0.29) or the diagonal-free picture, *and* describes a copying
+# head (positive diagonal, score near +1). Half a point for the description without the numbers.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## Summarise in your own words (not graded)

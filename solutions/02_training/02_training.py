@@ -71,6 +71,8 @@ DEVICE = setup_runtime()
 # | 6. Losses on repeated tokens | 2 | ★★ | 10 min |
 # | 7. The in-context-learning score | 2 | ★★ | 10 min |
 # | 8. Finding the bump | 1 | ★ | 10 min |
+# | W1. Written: why the repeat length must vary (graded by hand) | 2 | ★ | 5 min |
+# | W2. Written: what the repeated segments do (graded by hand) | 2 | ★★ | 10 min |
 
 # %% nbgrader={"grade_id": "ch2_setup", "locked": true}
 import os
@@ -674,7 +676,60 @@ for label, hist in comparison["runs"].items():
 # 6.16. Induction is forming but not finished at step 900 (the shipped 2,000-step run ends at about
 # 0.5). On natural text only, the later copies cost as much as the first (7.37 against 7.42 at
 # step 900): no induction within 900 steps. Chapter 3 finds the heads responsible.
+
+# %% [markdown] nbgrader={"grade_id": "ch2_written_intro", "locked": true}
+# ## Written questions (4 points, graded by hand)
 #
+# Answer each question in the cell below it, in three to six sentences, in place of `YOUR ANSWER
+# HERE`. Argue from the numbers and figures this notebook printed and cite them: that is what earns
+# the points. Your instructor grades these answers by hand after the autograder has run.
+
+# %% [markdown] nbgrader={"grade_id": "ch2_written_fixed_length_question", "locked": true}
+# **Written question 1 (2 points).** Why would a probe whose repeats all have the same length be a
+# bad test of induction? Use the three lines printed under "Why the repeat length must vary" (the
+# fixed-offset and the induction predictor on segment lengths 10, 7 and 13).
+
+# %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch2_written_fixed_length", "points": 2}
+# ### BEGIN SOLUTION
+# **Model answer.** With one fixed length `L` a repeat can be predicted by position alone:
+# "copy the token `L − 1` back" needs no matching of tokens. The printout shows it: on length 10
+# the fixed-offset-10 predictor and the induction predictor are both perfect (1.00 and 1.00), so a
+# length-10 probe cannot tell them apart; on lengths 7 and 13 the fixed offset falls to 0.00 while
+# induction stays at 1.00. A model trained or measured on one length could have learned the
+# positional shortcut and we would call it induction. Varying the length (and drawing tokens
+# from the training pool) leaves only the content-based rule: find the earlier copy of the current
+# token and predict what followed it.
+#
+# **Rubric (2 points).** 1 point: a fixed length admits a positional rule (look a fixed distance
+# back) that is not induction. 1 point: cites the printed accuracies (both 1.00 on length 10;
+# fixed offset 0.00, induction 1.00 on 7 and 13) and concludes that only varied lengths separate
+# the two. Half a point for the conclusion without the numbers.
+# ### END SOLUTION
+
+# %% [markdown] nbgrader={"grade_id": "ch2_written_segments_question", "locked": true}
+# **Written question 2 (2 points).** What does the experiment "what has to go right" say about the
+# recipe's repeated segments? Cite the first- and later-copy losses of both runs at step 900, say
+# what they mean for induction, and give one reason why natural text alone is slower to grow
+# induction heads in a short training run.
+
+# %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch2_written_segments", "points": 2}
+# ### BEGIN SOLUTION
+# **Model answer.** With repeated segments the later copies of the probe become much cheaper than
+# the first: 3.11 against 6.16 nats at step 900 (5.13 against 5.56 at step 389), so the model
+# predicts repeated tokens from context, i.e. induction is forming. On natural text only the
+# later copies cost as much as the first (7.37 against 7.42): no induction within 900 steps. The
+# segments make the skill pay often and early. At initialisation attention is spread over the
+# whole context, so the gradient that grows a previous-token head together with an induction head
+# is diluted by the context length; short repeated segments give it a strong, frequent signal,
+# while in natural code useful repeats are rarer and far apart.
+#
+# **Rubric (2 points).** 1 point: cites the step-900 losses of both runs (later copy well below
+# the first copy only with segments) and reads them as "induction forms only with segments within
+# 900 steps". 1 point: a sound reason (a diluted gradient at initialisation, repeats that are rare
+# or far apart in natural text). Half a point for the conclusion without the numbers.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summarise in your own words
 #
 # Write three or four sentences for a classmate who skipped this chapter: what the bump is, how

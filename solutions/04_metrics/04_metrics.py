@@ -69,6 +69,8 @@ DEVICE = setup_runtime()
 # | 8. The token-level K-circuit | 2 | ★★★ | 20 min |
 # | 9. The key score, split by the head it comes through | 2 | ★★★ | 20 min |
 # | 10. An ICL score with its error bar | 1 | ★★ | 10 min |
+# | W1. Written: composition scores and their baseline (graded by hand) | 2 | ★★ | 10 min |
+# | W2. Written: a clock for the phase change (graded by hand) | 2 | ★★ | 10 min |
 #
 # Then (not graded) you track the scores over the 30 shipped checkpoints and draw the figure.
 # As in every chapter: fill in `# YOUR CODE HERE`, run the check cell below it; hidden tests run
@@ -816,7 +818,61 @@ for st in (67, 346, lo, hi, 600, 744, 898, steps[-1]):
 # Figure 1 (induction heads and in-context learning forming at one moment) is clear for the
 # circuit's own scores but only partial for the ICL score. Chapter 5 tests the link causally with
 # ablations.
+
+# %% [markdown] nbgrader={"grade_id": "ch4_written_intro", "locked": true}
+# ## Written questions (4 points, graded by hand)
 #
+# Answer each question in the cell below it, in three to six sentences, in place of `YOUR ANSWER
+# HERE`. Argue from the numbers and figures this notebook printed and cite them: that is what earns
+# the points. Your instructor grades these answers by hand after the autograder has run.
+
+# %% [markdown] nbgrader={"grade_id": "ch4_written_baseline_question", "locked": true}
+# **Written question 1 (2 points).** Why must a composition score be compared with a random
+# baseline, and is beating the baseline enough? Use exercise 6's baseline, the Frobenius
+# K-composition scores printed after it (which layer-0 head scores highest for head 1.2?) and the
+# token-level K-circuit of exercise 8.
+
+# %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch4_written_baseline", "points": 2}
+# ### BEGIN SOLUTION
+# **Model answer.** The Frobenius ratio `‖W_A W_B‖ / (‖W_A‖ ‖W_B‖)` is not zero for unrelated
+# matrices: random weights of our shapes score 0.125 ± 0.007, so a score means something only
+# against that. Beating it is not enough: every K-composition score of the trained model is above
+# it, and the highest for head 1.2 is head 0.0 (0.228), which is not a previous-token head
+# (previous-token score 0.16); no layer-0 head stands out by more than ×1.26 against the others.
+# The Frobenius score measures how much two subspaces overlap, not whether the path does anything.
+# The token-level K-circuit asks the functional question and separates them: through 0.1 and 0.2
+# the matching key wins for 0.75–0.88 of the tokens, through 0.0 only 0.02–0.05 (chance 0.007).
+#
+# **Rubric (2 points).** 1 point: unrelated matrices already score about 0.125, so scores are read
+# against that baseline (with the number). 1 point: beating it is not enough, with the evidence
+# (head 0.0 highest for 1.2 at 0.228 although not a previous-token head, and/or the token-level
+# K-circuit picking 0.1 and 0.2 at 0.75–0.88). Half a point for either without numbers.
+# ### END SOLUTION
+
+# %% [markdown] nbgrader={"grade_id": "ch4_written_clock_question", "locked": true}
+# **Written question 2 (2 points).** Why is the eigenvalue copying score a poor clock for the
+# phase change in this model, and why does the figure track OV top-1 accuracy instead? Cite the
+# table printed under the central figure (the eigenvalue score and OV top-1 before and inside the
+# loss bump).
+
+# %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch4_written_clock", "points": 2}
+# ### BEGIN SOLUTION
+# **Model answer.** A clock must change when the circuit forms. The eigenvalue score is already
+# 0.81 at step 67 and 0.97 at step 346, long before the bump (steps 467–532), so it cannot mark
+# it; random OV matrices score about 0, so the heads do learn it, early: copying tokens already in
+# the context pays before induction does (the ICL score is already −0.19 at step 67). The score
+# only asks whether the eigenvalues are positive, which a weak copier satisfies. OV top-1 asks
+# whether the attended token itself comes out on top; it is 0.22 at step 346 and rises from 0.34
+# to 0.54 inside the band, together with prefix matching (0.12 to 0.26) and the K-circuit through
+# the previous-token heads (0.23 to 0.51): it moves with the rest of the circuit.
+#
+# **Rubric (2 points).** 1 point: the eigenvalue score saturates long before the bump, with its
+# values (about 0.8 at step 67, 0.97 at step 346). 1 point: OV top-1 is a stricter test (the
+# token itself on top, not just positive eigenvalues) and rises inside the band, with its values.
+# Half a point for either without numbers.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summarise in your own words
 #
 # Write three or four sentences for a classmate who skipped this chapter: which weight score

@@ -104,9 +104,16 @@ def solution_notebook(ch: Chapter):
 
 
 def grade_cells(nb) -> dict[str, str]:
-    """grade_id -> source of every grade cell of ``nb`` (hidden tests included)."""
+    """grade_id -> source of every autograded (code) grade cell of ``nb`` (hidden tests included);
+    the written questions' answer cells (markdown, graded by hand) are :func:`written_cells`."""
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade")}
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+
+
+def written_cells(nb) -> list[tuple[int, dict]]:
+    """(index, cell) of every written answer cell of ``nb``: a markdown grade cell."""
+    return [(i, c) for i, c in enumerate(nb.cells)
+            if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
 
 
 @dataclass
@@ -197,6 +204,11 @@ def param_id(value) -> str:
 
 
 # ------------------------------------------------------------------- autograding end to end
+def written_points(ch: Chapter) -> float:
+    """The points of the written questions of ``ch`` (graded by hand, never by the autograder)."""
+    return sum(float(c.metadata["nbgrader"]["points"]) for _, c in written_cells(solution_notebook(ch)))
+
+
 def grade_class_of_two(ch: Chapter, tmp_path: Path) -> dict[str, dict]:
     """Autograde the reference (alice) and the untouched release (bob) through nbgrader;
     the rows of ``grades.csv`` by student."""

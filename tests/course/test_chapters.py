@@ -17,7 +17,7 @@ from collections import Counter
 import pytest
 
 from chapter_harness import CHAPTERS, HANG_LIMIT_S, executed, grade_class_of_two, hidden_part, param_id, run_cell, \
-    with_wrong_answer
+    solution_notebook, with_wrong_answer, written_cells, written_points
 
 pytestmark = pytest.mark.timeout(HANG_LIMIT_S)  # a hang fails the test; speed lives in benchmarks/
 
@@ -131,8 +131,58 @@ def test_known_mistake_gets_its_hint(chapter, wrong):
 def test_class_of_two_gets_full_marks_and_zero(chapter, tmp_path):
     rows = grade_class_of_two(chapter, tmp_path)
     alice, bob = rows["alice"], rows["bob"]
-    assert alice["total"] == alice["max"] and float(alice["max"]) >= chapter.min_exercises
-    assert float(bob["total"]) == 0
+    by_hand = written_points(chapter)  # the reference's written answers wait for the instructor
+    assert float(alice["total"]) == float(alice["max"]) - by_hand and float(alice["max"]) >= chapter.min_exercises
+    assert alice["manual_grading"] == f"pending ({by_hand:g} points)"
+    assert float(bob["total"]) == 0 and bob["manual_grading"] == "done"  # blank answers: 0 at once
+
+
+# ------------------------------------------------------------------ written questions (graded by hand)
+@over_chapters
+def test_written_questions_have_points_a_question_and_a_rubric(chapter):
+    """1-3 written questions near the end (after the last exercise, before the summary): each a
+    locked markdown question stating its points, then an answer cell whose solution block holds a
+    model answer and a rubric."""
+    import re
+
+    cells = solution_notebook(chapter).cells
+    written = written_cells(solution_notebook(chapter))
+    assert 1 <= len(written) <= 3, f"{chapter}: {len(written)} written questions"
+    last_exercise = max(i for i, c in enumerate(cells) if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
+    summary = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Summarise in your own words" in c.source)
+    tag = "ch" + str(int(chapter.id[:2]))
+    for i, cell in written:
+        meta = cell.metadata["nbgrader"]
+        gid, points = meta["grade_id"], meta["points"]
+        assert gid.startswith(f"{tag}_written_") and points > 0 and meta["solution"] and not meta["locked"], gid
+        assert last_exercise < i < summary, f"{gid}: written questions go after the last exercise, before the summary"
+        question = cells[i - 1]
+        assert question.cell_type == "markdown" and question.metadata["nbgrader"]["locked"], f"{gid}: no locked question"
+        assert re.search(rf"\({points:g} points?\)", question.source), f"{gid}: the question states its {points} points"
+        block = cell.source.split("### BEGIN SOLUTION", 1)[1].split("### END SOLUTION", 1)[0]
+        assert cell.source.strip().startswith("### BEGIN SOLUTION") and cell.source.strip().endswith("### END SOLUTION")
+        assert "**Model answer.**" in block and f"**Rubric ({points:g} point" in block, f"{gid}: model answer and rubric"
+
+
+@over_chapters
+def test_written_answers_and_rubrics_stay_out_of_the_student_notebook(chapter):
+    """The release's answer cells hold only nbgrader's stub; no line of a model answer or rubric is
+    anywhere in chapters/."""
+    import nbformat
+
+    from induction_course.course.grading.written import TEXT_STUB
+
+    release = nbformat.read(chapter.release_ipynb, as_version=4)
+    released = dict((c.metadata["nbgrader"]["grade_id"], c) for _, c in written_cells(release))
+    shipped = "\n".join([c.source for c in release.cells] + [p.read_text(encoding="utf-8", errors="replace")
+                        for p in chapter.release_ipynb.parent.rglob("*") if p.is_file()])
+    for _, cell in written_cells(solution_notebook(chapter)):
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        assert released[gid].source == TEXT_STUB and not released[gid].metadata["nbgrader"]["locked"], gid
+        block = cell.source.split("### BEGIN SOLUTION", 1)[1].split("### END SOLUTION", 1)[0]
+        for line in (ln.strip() for ln in block.splitlines()):
+            assert len(line) < 20 or line not in shipped, f"{gid}: {line!r} reached chapters/"
+        assert "Rubric" not in shipped and "Model answer" not in shipped
 
 
 # ------------------------------------------------------------ help before the first failure

@@ -21,28 +21,35 @@ def _by_student(rows):
 
 
 def _exercises(rows):
-    return [k for k in rows[0] if k not in ("student", "total", "max")]
+    """The autograded exercises' columns (not the written questions, graded by hand)."""
+    return [k for k in rows[0] if k not in ("student", "total", "max", "manual_grading") and "_written_" not in k]
+
+
+def _written(rows):
+    return [k for k in rows[0] if "_written_" in k]
 
 
 def test_csv_has_one_row_per_student_and_the_right_columns(graded_class):
     rows = graded_class["rows1"]
     assert [r["student"] for r in rows] == sorted(graded_class["kinds"])
     header = list(rows[0])
-    assert header[0] == "student" and header[-2:] == ["total", "max"]
+    assert header[0] == "student" and header[-3:] == ["total", "max", "manual_grading"]
+    assert len(_written(rows)) == 2 and header.index(_written(rows)[-1]) < header.index("total")
     assert len(_exercises(rows)) >= 8 and all(c.startswith("ch1_") for c in _exercises(rows))
     for r in rows:
         assert float(r["total"]) == pytest.approx(sum(float(r[c]) for c in _exercises(rows)))
-        assert r["max"] == "25"
+        assert r["max"] == "29"  # 25 autograded, 4 graded by hand
 
 
 def test_reference_solution_gets_full_marks(graded_class):
     alice = _by_student(graded_class["rows1"])["alice"]
-    assert alice["total"] == alice["max"]
+    assert alice["total"] == "25" and alice["manual_grading"] == "pending (4 points)"
+    assert [alice[c] for c in _written(graded_class["rows1"])] == ["needs manual grading"] * 2
 
 
 def test_untouched_release_gets_zero(graded_class):
     bob = _by_student(graded_class["rows1"])["bob"]
-    assert float(bob["total"]) == 0
+    assert float(bob["total"]) == 0 and bob["manual_grading"] == "done"  # unanswered: 0, nothing to grade
 
 
 def test_a_wrong_answer_loses_its_exercise_only(graded_class):

@@ -237,11 +237,8 @@ def grade(
     bubblewrap (see :mod:`.sandbox`); where that is impossible, or with ``sandbox=False``,
     grading goes on with a warning at the top of ``report.txt``. Points are recomputed by the
     grader from each autograded notebook; the per-student gradebooks are then merged, in
-    student order, into ``course/gradebook.db`` of the work folder.
-
-    ``deadline`` (:mod:`.deadlines`) adds the submission time, lateness and penalty to
-    ``grades.csv``; ``lms_format`` (``"canvas"``, ``"moodle"``) writes that LMS's import file
-    (:mod:`.lms`; ``lms_assignment``: Canvas' assignment column, default the chapter).
+    student order, into ``course/gradebook.db`` of the work folder. ``deadline`` (:mod:`.deadlines`): lateness
+    and penalties in ``grades.csv``; ``lms_format`` (:mod:`.lms`): that LMS's import file too.
     """
     root = Path(root) if root else find_root()
     check_chapter(root, chapter)

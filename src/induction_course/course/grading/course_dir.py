@@ -165,7 +165,8 @@ def merge_gradebooks(course: Path, chapter: str, results: dict[str, tuple[str, P
     """Copy every student's grades and comments into ``course/gradebook.db``, in student order.
 
     ``scores`` (sid -> grade_id -> points, recomputed by the grader) replace the auto scores
-    of the students' own gradebooks, which a run could have written."""
+    of the students' own gradebooks, which a run could have written; a None is a written answer
+    left for manual grading (no auto score, needs manual grade). No run gives manual scores."""
     import warnings
 
     from nbgrader.api import Gradebook
@@ -186,7 +187,8 @@ def merge_gradebooks(course: Path, chapter: str, results: dict[str, tuple[str, P
                 if g.cell.name in grades:
                     g.auto_score, g.manual_score, g.needs_manual_grade = grades[g.cell.name]
                 if trusted is not None and g.cell.name in trusted:
-                    g.auto_score = trusted[g.cell.name]
+                    g.auto_score, g.manual_score = trusted[g.cell.name], None
+                    g.needs_manual_grade = g.auto_score is None
             for c in nb.comments:
                 if c.cell.name in comments:
                     c.auto_comment = comments[c.cell.name]

@@ -38,7 +38,7 @@ def _normalise_nbgrader(meta: dict, where: str) -> dict:
     out.update(meta)
     if "grade_id" not in out:
         raise GradingError(f"{where}: nbgrader cell without a grade_id")
-    out.setdefault("locked", not out["solution"] or out["grade"])
+    out.setdefault("locked", not out["solution"])  # a written answer (solution and grade) stays editable
     if out["grade"] and not out["solution"]:
         out["locked"] = True  # autograder tests are always read-only
     if out["grade"] and "points" not in out:

@@ -47,7 +47,10 @@ def read_regular(path: Path, max_bytes: int) -> bytes | None:
 
 
 def recompute_scores(autograded: Path, pristine: Any, max_bytes: int) -> tuple[dict[str, float] | None, Any]:
-    """(grade_id -> points, the notebook) from the autograded notebook; (None, None) if it cannot be read."""
+    """(grade_id -> points, the notebook) from the autograded notebook; (None, None) if it cannot be read.
+
+    Only the code grade cells: a written answer (a markdown grade cell) is graded by hand
+    (:mod:`.written`)."""
     import nbformat
     from nbgrader.utils import determine_grade
 
@@ -59,7 +62,7 @@ def recompute_scores(autograded: Path, pristine: Any, max_bytes: int) -> tuple[d
     except Exception:  # a broken file is a failed run, whatever broke it
         return None, None
     points = {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
-              for c in pristine.cells if c.metadata.get("nbgrader", {}).get("grade")}
+              for c in pristine.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
     got: dict[str, float] = {}
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader")
@@ -74,6 +77,11 @@ def recompute_scores(autograded: Path, pristine: Any, max_bytes: int) -> tuple[d
             score = 0.0
         got[gid] = min(points[gid], max(0.0, float(score or 0.0)))
     return {gid: got.get(gid, 0.0) for gid in points}, nb
+
+
+def total_points(scores: dict[str, float | None]) -> float:
+    """The points given so far: a written answer still to be graded by hand (None) counts 0."""
+    return sum(v for v in scores.values() if v is not None)
 
 
 def mismatch_note(recomputed: dict[str, float], gradebook: dict[str, float] | None) -> str | None:
