@@ -168,6 +168,8 @@ def trusted_verdict(checks, calls, fn) :
         rec["again"] = call_once(checks, spec, fn, Monitor(), grad).get("output")
         rec["properties"] = properties(checks, spec, fn)
         check_call(checks, call, rec, v)
+        if not v.passed:  # one failed hidden test costs the cell: the rest need not run
+            break
     return v
 
 
@@ -182,7 +184,32 @@ def test_every_catalogued_wrong_answer_fails_the_trusted_check(tag):
     checks = importlib.import_module(plan["checks"]).CHECKS
     calls = plan_calls(plan)
     entries = [*cat.WRONG_ANSWERS, *getattr(cat, "TRUSTED_ONLY", [])]
-    # the first hidden test of each cell: test_chapters.py runs every one of them in the kernel's way
-    passed = [f"{w.grade_id}: {w.why}" for w in entries if trusted_verdict(checks, calls[w.grade_id][:1], w.fn).passed]
+    passed = [f"{w.grade_id}: {w.why}" for w in entries if trusted_verdict(checks, calls[w.grade_id], w.fn).passed]
     assert passed == []
     print(f"{tag}: {len(entries)} wrong answers rejected by the trusted check")
+
+
+# ------------------------------------------------------------------ limits under load
+def test_a_timed_out_student_is_graded_again_alone(monkeypatch):
+    """A time limit hit while the class shared the CPU costs nothing: the student is graded once
+    more, alone with every core, and the better run counts (report line)."""
+    from induction_course.course.grading import autograde
+    from induction_course.course.grading.student_run import GradeTask
+
+    seen = []
+
+    def fake_grade_one(task):
+        seen.append(task.threads)
+        return {"student": task.student, "seconds": 1.0, "problem": None, "scores": {"a": 2.0}, "notes": []}
+
+    monkeypatch.setattr(autograde, "grade_one", fake_grade_one)
+    monkeypatch.setattr(autograde, "default_jobs", lambda: 8)
+    task = GradeTask("ann", "ann", None, Path("."), Path("."), Path("."), "ch", 10, 1024, 1, ())
+    slow = {"student": "ann", "seconds": 9.0, "problem": None, "scores": {"a": 0.0},
+            "notes": ["a cell was stopped at the 10 s time limit"]}
+    run = autograde._ClassRun(Path("."), "ch", Path("."), Path("log"), 2, 10, 1024, say=lambda line: None)
+    out = autograde._retry_timeouts(run, [task], {"ann": slow})
+    assert seen == [8] and out["ann"]["scores"] == {"a": 2.0}
+    assert "graded again alone; the second run counts" in out["ann"]["notes"][-1]
+    fine = {"student": "ann", "seconds": 9.0, "problem": None, "scores": {"a": 2.0}, "notes": []}
+    assert autograde._retry_timeouts(run, [task], {"ann": fine})["ann"] is fine and seen == [8]

@@ -91,11 +91,12 @@ def _first_line(err: BaseException | str) -> str:
     return " ".join(text.splitlines()[:2])[:400]
 
 
-def check_call(checks: Any, call: HiddenCall, record: dict | None, verdict: Verdict) -> None:
-    """One hidden test, judged here; failures go into ``verdict``."""
+def check_call(checks: Any, call: HiddenCall, record: dict | None, verdict: Verdict, number: int = 1) -> None:
+    """Hidden test ``number`` of a cell, judged here; failures go into ``verdict`` (which names
+    the test by its number, never its seed or sizes: the feedback shows it)."""
     from induction_course.course.checks.core import CheckFailed
 
-    where = f"{call.function} (hidden test, seed {call.seed})"
+    where = f"{call.function} (hidden test {number})"
     if record is None or "missing" in record:
         missing = None if record is None else record["missing"]
         verdict.fail(f"{where}: no answer reached the grader (the run stopped first)" if record is None else
@@ -195,5 +196,5 @@ def verify(plan: dict, produced: dict | None, sources: list[str]) -> dict[str, V
             v.fail(f"the notebook tampers with the grader ({', '.join(tampering)}): 0 points")
         recs = results.get(gid, [])
         for i, call in enumerate(calls):
-            check_call(checks, call, recs[i] if i < len(recs) else None, v)
+            check_call(checks, call, recs[i] if i < len(recs) else None, v, i + 1)
     return verdicts
