@@ -253,6 +253,13 @@ def bump_ignores_rising(steps, values, rising=True):
 
 
 # ------------------------------------------------------------- the contract (issue 11)
+@wrong("ch2_batch", "sample_batch", "off by one: the last possible start is never drawn (randint's high is exclusive)")
+def windows_miss_last_start(stream, batch_size, n_ctx, bos, generator):
+    starts = torch.randint(0, stream.numel() - n_ctx + 1, (batch_size,), generator=generator)
+    body = stream[starts[:, None] + torch.arange(n_ctx - 1)]
+    return torch.cat([torch.full((batch_size, 1), bos, dtype=body.dtype), body], dim=1)
+
+
 @wrong("ch2_icl_score", "icl_score", "returns a 0-d tensor where a Python float is asked for", hint="Python number")
 def icl_as_tensor(per_token_loss):
     n_ctx = per_token_loss.shape[1] + 1

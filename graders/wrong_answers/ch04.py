@@ -304,6 +304,12 @@ def band_std_of_losses(per_token_loss, early, late):
 
 
 # ------------------------------------------------------------- the contract (issue 11)
+@wrong("ch4_composition_score", "composition_score", "norms over every axis at once: right for one pair of "
+       "matrices, wrong for the batches the docstring promises")
+def composition_flat_norm(W_A, W_B):
+    return torch.norm(W_A @ W_B) / (torch.norm(W_A) * torch.norm(W_B))
+
+
 TRUSTED_ONLY, trusted_only = new_catalogue()  # contract breaks only the trusted check sees (see ch01.py)
 
 

@@ -187,6 +187,7 @@ print(sample_batch(corpus.train, 2, 16, corpus.bos, torch.Generator().manual_see
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("sample_batch", sample_batch, seed=2201, stream_len=60, batch_size=200, n_ctx=12)
 checks.compare_with_reference("sample_batch", sample_batch, seed=2202, stream_len=25, batch_size=100, n_ctx=5)
+checks.compare_with_reference("sample_batch", sample_batch, seed=2203, stream_len=20, batch_size=1000, n_ctx=5)
 ### END HIDDEN TESTS
 
 # %% [markdown]

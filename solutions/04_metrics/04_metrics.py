@@ -335,6 +335,7 @@ checks.check_composition_score(composition_score)
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("composition_score", composition_score, seed=461, m=12, n=6, p=12)
 checks.compare_with_reference("composition_score", composition_score, seed=462, m=3, n=20, p=4)
+checks.compare_with_reference("composition_score", composition_score, seed=463, m=5, n=6, p=4, batch=(3, 2))
 ### END HIDDEN TESTS
 
 # %%

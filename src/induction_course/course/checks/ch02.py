@@ -108,6 +108,10 @@ def _cmp_windows(name, actual, expected, case):
     if len(got) == 1:
         fail(name, "every window starts at the same place in the stream.", "draw a random start per window "
               "(torch.randint(..., (batch_size,), generator=generator)).")
+    if bsz >= 20 * (max_start + 1) and (min(got) != 0 or max(got) != max_start):  # every start drawn, surely
+        fail(name, f"the windows start at {min(got)} … {max(got)} in the stream, but every start from 0 to "
+             f"len(stream) - (n_ctx - 1) = {max_start} must be possible.",
+             "torch.randint's upper bound is exclusive: draw starts from range(len(stream) - (n_ctx - 1) + 1).")
     if len(got) < 0.5 * min(max_start + 1, bsz) or min(got) > 0.2 * max_start or max(got) < 0.8 * max_start:
         fail(name, f"the windows start at only {len(got)} different places ({sorted(got)[:8]} ...).",
               "every start from 0 to len(stream) - (n_ctx - 1) must be possible (not only multiples of n_ctx).")

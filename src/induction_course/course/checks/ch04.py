@@ -150,19 +150,26 @@ def _cmp_top1(name, actual, expected, case):
 
 
 # ---------------------------------------------------------- 6. composition score
-def _case_comp(seed, m=7, n=9, p=5):
+def _case_comp(seed, m=7, n=9, p=5, batch=()):
     g = generator(seed)
-    A = randn(g, m, n)
-    B = randn(g, n, p) + 0.5 * randn(g, n, 1) @ randn(g, 1, p)
+    A = randn(g, *batch, m, n)
+    B = randn(g, *batch, n, p) + 0.5 * randn(g, *batch, n, 1) @ randn(g, *batch, 1, p)
     return {"W_A": A, "W_B": B}
 
 
 def _ref_comp(case):
-    return float(M.composition_score(case["W_A"].double(), case["W_B"].double()))
+    score = M.composition_score(case["W_A"].double(), case["W_B"].double())
+    return float(score) if score.dim() == 0 else score
 
 
 def _cmp_comp(name, actual, expected, case):
     __tracebackhide__ = True
+    if isinstance(expected, torch.Tensor):  # a batch [..., m, n] @ [..., n, p]: one score per matrix pair
+        compare_tensor(name, actual, expected, what="the scores", atol=1e-5, rtol=1e-4,
+                       shape_doc=" (one score per pair of matrices: the batch dimensions of W_A and W_B)",
+                       shape_hints={(): "the docstring promises batches: norm over the last two axes only "
+                                    "(torch.linalg.matrix_norm does), not over everything."})
+        return
     A, B = case["W_A"].double(), case["W_B"].double()
     fro = torch.linalg.matrix_norm
     spec = lambda X: torch.linalg.matrix_norm(X, ord=2)  # noqa: E731
