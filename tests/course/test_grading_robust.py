@@ -114,8 +114,9 @@ def robust(tmp_path_factory):
     runs = []
     for i in (1, 2):
         out = base / f"out{i}"
+        # intake and incidents are tested here; the trusted check has its own class (test_grading_sandbox)
         res = grade(CH1, subs, out, root=ROOT, workdir=base / f"work{i}", quiet=True,
-                    jobs=2, timeout=TIMEOUT, memory_mb=MEMORY_MB)
+                    jobs=2, timeout=TIMEOUT, memory_mb=MEMORY_MB, trusted=False)
         with open(out / "grades.csv", newline="") as fh:
             rows = {r["student"]: r for r in csv.DictReader(fh)}
         runs.append({"out": out, "res": res, "rows": rows, "work": base / f"work{i}",

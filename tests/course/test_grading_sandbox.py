@@ -480,7 +480,9 @@ def test_reference_calls_and_patched_checks_earn_nothing(attacked):
     got = _points(attacked, "copier")
     assert {g: got[g] for g in (*COPIED, *PATCHED)} == {g: 0.0 for g in (*COPIED, *PATCHED)}
     full = _points(attacked, "alice")
-    others = {g for g in got if g not in (*COPIED, *PATCHED)}
+    # the patched torch.allclose stays patched in the kernel: the visible check of the next exercise
+    # (ch1_pattern) then matches a catalogued mistake and fails. A patch costs its author, never earns.
+    others = {g for g in got if g not in (*COPIED, *PATCHED, "ch1_pattern")}
     assert {g: got[g] for g in others} == {g: full[g] for g in others}, "the honest answers keep their points"
     line = _line(attacked, "copier")
     for gid in COPIED:

@@ -65,6 +65,7 @@ class _ClassRun:
     say: Callable[[str], None]
     plan: SandboxPlan = field(default_factory=SandboxPlan)
     disk_mb: int = DEFAULT_DISK_MB
+    trusted: bool = True  # run the trusted check (:mod:`.trusted`) after each notebook
 
     @property
     def course(self) -> Path:
@@ -105,7 +106,7 @@ def _tasks(run: _ClassRun, graded: list[Submission], exercises: list[tuple[str, 
     threads = max(1, default_jobs() // run.jobs)
     drop = (str((Path(run.root) / "solutions").resolve()),)
     secrets = tuple(run.plan.hidden_from_notes)
-    plan = trusted_plan(run.chapter, pristine)  # the hidden tests, read from the course's own notebook
+    plan = trusted_plan(run.chapter, pristine) if run.trusted else None  # the hidden tests, from the course's notebook
     tasks, notes = [], {}
     for i, s in enumerate(graded):
         try:
@@ -227,6 +228,7 @@ def grade(
     deadline: DeadlinePolicy | None = None,
     lms_format: str | None = None,
     lms_assignment: str = "",
+    trusted: bool = True,
 ) -> GradeResult:
     """Autograde every submission of a class; write ``grades.csv``, ``feedback/`` and ``report.txt`` in ``out``.
 
@@ -237,9 +239,8 @@ def grade(
     bubblewrap (see :mod:`.sandbox`); where that is impossible, or with ``sandbox=False``,
     grading goes on with a warning at the top of ``report.txt``. Points are recomputed by the
     grader from each autograded notebook; the per-student gradebooks are then merged, in
-    student order, into ``course/gradebook.db`` of the work folder. ``deadline`` (:mod:`.deadlines`): lateness
-    and penalties in ``grades.csv``; ``lms_format`` (:mod:`.lms`): that LMS's import file too.
-    """
+    student order, into ``course/gradebook.db``. ``deadline``: lateness and penalties; ``lms_format``: that
+    LMS's import file too; ``trusted=False`` (tests of other steps only) skips :mod:`.trusted`."""
     root = Path(root) if root else find_root()
     check_chapter(root, chapter)
     jobs = default_jobs() if not jobs or jobs < 1 else int(jobs)
@@ -247,7 +248,8 @@ def grade(
     tmp = tempfile.TemporaryDirectory(prefix="induction-grade-") if workdir is None else None
     work = Path(tmp.name) if tmp else Path(workdir).resolve()
     run = _ClassRun(root, chapter, work, work / "nbgrader.log", jobs, timeout, memory_mb,
-                    say=(lambda line: None) if quiet else (lambda line: print(line, flush=True)), disk_mb=disk_mb)
+                    say=(lambda line: None) if quiet else (lambda line: print(line, flush=True)), disk_mb=disk_mb,
+                    trusted=trusted)
     try:
         work.mkdir(parents=True, exist_ok=True)
         out.mkdir(parents=True, exist_ok=True)  # a folder that exists can be hidden from the runs
