@@ -253,6 +253,12 @@ def bump_ignores_rising(steps, values, rising=True):
 
 
 # ------------------------------------------------------------- the contract (issue 11)
+@wrong("ch2_find_bump", "find_bump", "ignores `rising`: takes the largest change in either direction")
+def bump_any_direction(steps, values, rising=True):
+    x = torch.tensor(values, dtype=torch.float64)
+    return int(steps[int((x[1:] - x[:-1]).abs().argmax()) + 1])
+
+
 @wrong("ch2_batch", "sample_batch", "off by one: the last possible start is never drawn (randint's high is exclusive)")
 def windows_miss_last_start(stream, batch_size, n_ctx, bos, generator):
     starts = torch.randint(0, stream.numel() - n_ctx + 1, (batch_size,), generator=generator)

@@ -597,6 +597,8 @@ print(f"the later-copy loss drops most between step {before} and step {bump}")
 ### BEGIN HIDDEN TESTS
 for seed in (2801, 2802, 2803):
     checks.compare_with_reference("find_bump", find_bump, seed=seed, n=20, rising=seed % 2 == 0)
+for seed in (2804, 2805):
+    checks.compare_with_reference("find_bump", find_bump, seed=seed, n=16, rising=seed % 2 == 0, decoy=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]

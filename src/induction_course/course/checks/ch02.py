@@ -256,7 +256,7 @@ def _cmp_repeat(name, actual, expected, case):
 
 
 # ------------------------------------------------------------------------------ the bump
-def _case_bump(seed, n=12, rising=True):
+def _case_bump(seed, n=12, rising=True, decoy=False):
     g = generator(seed)
     steps = sorted(set((torch.rand(n, generator=g) * 2000).long().tolist()) | {0})
     n = len(steps)
@@ -264,6 +264,8 @@ def _case_bump(seed, n=12, rising=True):
     values = torch.rand(n, generator=g) * 0.05 + torch.linspace(0, 0.2, n)
     values[jump:] += 0.5
     values[jump + 1:] += 0.1  # a smaller second rise after the big one
+    if decoy:  # a larger step the *other* way: an answer that ignores the direction picks it
+        values[jump + 2:] -= 0.8
     if not rising:
         values = 3.0 - values
     return {"steps": steps, "values": values.tolist(), "rising": rising}
