@@ -8,7 +8,8 @@ case). Every figure includes everything `induction-course grade` does: reading a
 the submissions, nbgrader generate_assignment, one `nbgrader autograde` (one Jupyter kernel)
 per submission in a course folder of its own, `--jobs` of them at a time, merging the
 gradebooks, generate_feedback, and writing grades.csv. The class is graded with `--jobs 1`
-(serial) and with `--jobs N` (parallel), sandboxed (bubblewrap, the default); then with
+(serial) and with `--jobs N` (parallel), sandboxed (bubblewrap, the default) with the trusted
+check (the default), and without it (`untrusted`: its cost); then with
 `--jobs N --no-sandbox` (the sandbox's overhead, goal: within 10 %) and with plain nbgrader
 (`nbgrader autograde` of the whole class in one course folder, serial, no limits, no sandbox).
 The grades must be identical. Not run as a test.
@@ -28,7 +29,7 @@ from pathlib import Path
 from induction_course.course.grading import default_jobs, find_root, grade
 from induction_course.course.grading.course_dir import prepare_course, run_nbgrader
 
-ROWS = ("single", "serial", "parallel", "unsandboxed", "nbgrader")
+ROWS = ("single", "serial", "parallel", "untrusted", "unsandboxed", "nbgrader")
 
 
 def _plain_nbgrader(root: Path, chapter: str, subs: Path, tmp: Path) -> float:
@@ -64,21 +65,24 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         results, grades = {}, {}
         plan = {"single": (1, 1, True), "serial": (args.class_size, 1, True),
-                "parallel": (args.class_size, args.jobs, True), "unsandboxed": (args.class_size, args.jobs, False)}
+                "parallel": (args.class_size, args.jobs, True), "unsandboxed": (args.class_size, args.jobs, False),
+                "untrusted": (args.class_size, args.jobs, True)}
         for row in [r for r in ROWS if r in args.only and r in plan]:
             n, jobs, sandbox = plan[row]
             subs = tmp / f"class{n}"
             if not subs.exists():
                 _class(subs, source, n)
-            out = tmp / f"out{n}_{jobs}_{sandbox}"
+            out = tmp / f"out{n}_{jobs}_{sandbox}_{row}"
             start = time.perf_counter()
-            res = grade(args.chapter, subs, out, root=root, quiet=True, jobs=jobs, sandbox=sandbox)
+            res = grade(args.chapter, subs, out, root=root, quiet=True, jobs=jobs, sandbox=sandbox,
+                        trusted=row != "untrusted")
             seconds = time.perf_counter() - start
-            assert all(r["total"] == r["max"] for r in res.rows), "the reference should get full marks"
+            auto_max = sum(p for g, p in res.exercises if g not in set(res.written))  # written answers: by hand
+            assert all(r["total"] == auto_max for r in res.rows), "the reference should get every autograded point"
             results[row] = seconds
             grades[row] = (out / "grades.csv").read_bytes()
             print(f"grade {n:>3} submission(s) of {args.chapter} with --jobs {jobs}"
-                  f"{'' if sandbox else ' --no-sandbox'}: {seconds:6.1f} s "
+                  f"{'' if sandbox else ' --no-sandbox'}{' (no trusted check)' if row == 'untrusted' else ''}: {seconds:6.1f} s "
                   f"({seconds / n:5.1f} s per submission; load average {os.getloadavg()[0]:.1f})", flush=True)
         if "nbgrader" in args.only:
             n = args.class_size
@@ -99,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sandbox overhead (--jobs {args.jobs}): sandboxed / unsandboxed = "
               f"{results['parallel'] / results['unsandboxed']:.3f}; identical grades.csv: "
               f"{grades['parallel'] == grades['unsandboxed']}")
+    if {"parallel", "untrusted"} <= set(results):
+        print(f"trusted check's cost (--jobs {args.jobs}): with / without = {results['parallel'] / results['untrusted']:.2f}; "
+              f"identical grades.csv: {grades['parallel'] == grades['untrusted']}")
     if {"parallel", "nbgrader"} <= set(results):
         print(f"sandboxed --jobs {args.jobs} vs plain serial nbgrader: {results['nbgrader'] / results['parallel']:.2f}x faster")
     return 0

@@ -341,8 +341,11 @@ class ChapterChecks:
     """The exercises of one chapter: visible checks and the hidden tests' comparison."""
 
     def __init__(self, exercises: list[Exercise], pieces: dict[str, Callable] | None = None,
-                 no_grad: bool = False, references: dict[str, Callable] | None = None):
+                 no_grad: bool = False, references: dict[str, Callable] | None = None,
+                 numbers: dict[str, int] | None = None):
         self.exercises = {e.name: e for e in exercises}
+        # exercise -> its number in the notebook, for the "finish exercise N first" notes
+        self.numbers = dict(numbers or {name: i + 1 for i, name in enumerate(self.exercises)})
         self.pieces = dict(pieces or {})
         # reference functions with the student's signature, for demo cells (mine_or_reference)
         self.references = {**self.pieces, **dict(references or {})}
@@ -462,6 +465,29 @@ class ChapterChecks:
             print(f"Note: {label} is not finished yet, so this cell uses the package's reference instead; "
                   f"finish {label} to see your own.")
             return ref
+
+    def or_reference(self, fn: Any, exercise: str) -> Callable:
+        """``fn`` (the student's answer to ``exercise``) for a demo cell; while it (or an exercise
+        it calls) raises ``NotImplementedError``, the package's reference stands in and one line
+        says which exercise to finish. Grade cells never use this: they check the student's own answer."""
+        ref, number = self.references[exercise], self.numbers[exercise]
+        noted: list[bool] = []
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if fn is not None:
+                try:
+                    return fn(*args, **kwargs)
+                except NotImplementedError as err:
+                    missing = str(err) or exercise
+                    if not noted:
+                        noted.append(True)
+                        print(f"note: finish exercise {number} (`{exercise}`) and the exercises it uses to see "
+                              f"your own results here; meanwhile this cell uses the package's reference"
+                              f"{'' if missing == exercise else f' ({missing})'}.")
+            return ref(*args, **kwargs)
+
+        call.__name__ = getattr(fn, "__name__", exercise)
+        return call
 
     def make_check(self, exercise: str) -> Callable[[Callable], None]:
         def check(fn: Callable) -> None:
