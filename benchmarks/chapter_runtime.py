@@ -1,6 +1,7 @@
 """How long each chapter takes to run top to bottom, on a quiet machine and beside a CPU-bound load.
 
     python benchmarks/chapter_runtime.py [CHAPTER ...] [--load 2] [--only quiet|loaded] [--timeout 900]
+                                         [--baseline e3f21a3]
 
 Each chapter's *solution* notebook (``solutions/NN/NN.ipynb``, every exercise answered) is
 copied with its folder into a scratch directory and executed with nbclient in a fresh
@@ -8,7 +9,9 @@ copied with its folder into a scratch directory and executed with nbclient in a 
 with the default settings (no ``NBGRADER_EXECUTION``). It runs twice: alone, then with
 ``--load`` other processes spinning on the CPU beside it (busy loops started here and stopped
 by their pid afterwards), the situation of a shared Binder or Colab CPU. Issue 16's target is
-under 90 s for both. Not a test: run it on a quiet machine.
+under 90 s for both. ``--baseline REV`` also runs every notebook on the package as it was at a
+git revision (the files of issue 15 put back, ``benchmarks/baseline_tree.py``, first on the
+kernel's ``PYTHONPATH``), alternating with the current one, and prints the ratio. Not a test: run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import baseline_tree
+
 TARGET_S = 90.0
 
 
-def run_notebook(chapter: str, root: Path, timeout: int) -> float:
-    """Seconds to execute the solution notebook of ``chapter`` in a fresh kernel."""
+def run_notebook(chapter: str, root: Path, timeout: int, package_src: Path | None = None) -> float:
+    """Seconds to execute the solution notebook of ``chapter`` in a fresh kernel (on the package
+    in ``package_src`` when given, else the installed one)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -36,6 +42,9 @@ def run_notebook(chapter: str, root: Path, timeout: int) -> float:
                         ignore=shutil.ignore_patterns("*.py", "__pycache__", ".ipynb_checkpoints"))
         nb = nbformat.read(work / f"{chapter}.ipynb", as_version=4)
         env_saved = os.environ.pop("NBGRADER_EXECUTION", None)
+        path_saved = os.environ.get("PYTHONPATH")
+        if package_src is not None:  # the kernel inherits this process's environment
+            os.environ["PYTHONPATH"] = str(package_src)
         try:
             client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                     resources={"metadata": {"path": str(work)}})
@@ -45,6 +54,10 @@ def run_notebook(chapter: str, root: Path, timeout: int) -> float:
         finally:
             if env_saved is not None:
                 os.environ["NBGRADER_EXECUTION"] = env_saved
+            if path_saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = path_saved
 
 
 def start_load(n: int) -> list[subprocess.Popen]:
@@ -68,29 +81,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load", type=int, default=2, help="CPU-bound processes beside the loaded run (default 2)")
     ap.add_argument("--only", choices=("quiet", "loaded"), help="run one of the two settings only")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per cell before giving up")
+    ap.add_argument("--baseline", help="also run on the package at this git revision, alternating")
     args = ap.parse_args(argv)
     chapters = args.chapters or list_chapters(root)
+    settings = [s for s in ("quiet", "loaded") if not args.only or s == args.only]
 
-    print(f"{os.cpu_count()} CPUs; target: under {TARGET_S:.0f} s per chapter, quiet and beside {args.load} busy processes")
-    print(f"{'chapter':<24}{'quiet (s)':>12}{'loaded (s)':>12}")
-    over = []
-    for ch in chapters:
-        figures = {}
-        for setting in ("quiet", "loaded"):
-            if args.only and setting != args.only:
-                continue
-            load = start_load(args.load) if setting == "loaded" else []
-            try:
-                figures[setting] = run_notebook(ch, root, args.timeout)
-            except Exception as err:  # noqa: BLE001 - report and go on with the next chapter
-                print(f"{ch}: {setting} run failed: {type(err).__name__}: {str(err)[:300]}")
-                figures[setting] = float("nan")
-            finally:
-                stop_load(load)
-            if not figures[setting] < TARGET_S:
-                over.append(f"{ch} ({setting})")
-        cells = [f"{figures[k]:>12.1f}" if k in figures else f"{'-':>12}" for k in ("quiet", "loaded")]
-        print(f"{ch:<24}{''.join(cells)}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="runtime-baseline-") as tmp:
+        packages: list[tuple[str, Path | None]] = [("current", None)]
+        if args.baseline:
+            packages.insert(0, (args.baseline, baseline_tree.build(Path(tmp), args.baseline)))
+        print(f"{os.cpu_count()} CPUs; target: under {TARGET_S:.0f} s per chapter, quiet and beside {args.load} busy processes")
+        print(f"{'chapter':<24}{'package':<10}" + "".join(f"{s + ' (s)':>13}" for s in settings))
+        over = []
+        for ch in chapters:
+            figures: dict[tuple[str, str], float] = {}
+            for setting in settings:
+                for name, src in packages:
+                    load = start_load(args.load) if setting == "loaded" else []
+                    try:
+                        figures[name, setting] = run_notebook(ch, root, args.timeout, src)
+                    except Exception as err:  # noqa: BLE001 - report and go on with the next chapter
+                        print(f"{ch} ({name}): {setting} run failed: {type(err).__name__}: {str(err)[:300]}")
+                        figures[name, setting] = float("nan")
+                    finally:
+                        stop_load(load)
+                    if name == "current" and not figures[name, setting] < TARGET_S:
+                        over.append(f"{ch} ({setting})")
+            for name, _ in packages:
+                print(f"{ch:<24}{name:<10}" + "".join(f"{figures[name, s]:>13.1f}" for s in settings), flush=True)
+            if args.baseline:
+                print(f"{ch:<24}{'ratio':<10}" + "".join(
+                    f"{figures[args.baseline, s] / figures['current', s]:>12.2f}x" for s in settings), flush=True)
     if over:
         print("over the target:", ", ".join(over))
     return 1 if over else 0

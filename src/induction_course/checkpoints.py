@@ -9,6 +9,9 @@ A run folder holds::
     checkpoints/step_000120.json          metrics measured at that checkpoint
     train_losses.json           the training loss of every step
     summary.json                wall-clock time, tokens, device
+    probes.json                 the light evaluations between checkpoints (probe, a few windows)
+    analysis.json               numbers derived from the checkpoints, stored so that the report
+                                does not recompute them (see :func:`load_analysis`)
 
 The weights load into TransformerLens with its own converter::
 
@@ -32,6 +35,8 @@ from induction_course.model import AttnOnlyTransformer, ModelConfig
 from induction_course.paths import data_dir, default_checkpoint_dir
 
 STEP_RE = re.compile(r"step_(\d+)\.safetensors$")
+PROBES_FILE = "probes.json"  # light evaluations between checkpoints
+ANALYSIS_FILE = "analysis.json"  # numbers derived from the checkpoints (load_analysis)
 
 
 class CheckpointError(ValueError):
@@ -56,8 +61,8 @@ def transformer_lens_config(cfg: ModelConfig) -> dict:
 
 def prepare_run_dir(out: Path, mcfg: ModelConfig, tcfg, corpus, eval_set=None) -> None:
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    for old in (out / "checkpoints").glob("step_*"):
-        old.unlink()
+    for old in [*(out / "checkpoints").glob("step_*"), out / ANALYSIS_FILE, out / PROBES_FILE]:
+        old.unlink(missing_ok=True)
     config = {
         "model": mcfg.to_dict(),
         "transformer_lens": transformer_lens_config(mcfg),
@@ -173,8 +178,93 @@ def load_train_losses(run_dir: Path | str | None = None) -> tuple[int, list[floa
         raise CheckpointError(f"{run / 'train_losses.json'} is missing or malformed ({exc})") from None
 
 
+# ------------------------------------------------------------ derived numbers, stored
+ANALYSIS_ENTRIES = 4  # keys kept per file (e.g. the default windows and one other set)
+
+
+def analysis_key(run_dir, name: str, *parts, sources=()) -> str:
+    """A fingerprint of everything a derived number depends on: ``name``, the bytes of every
+    checkpoint of the run, ``parts`` (tensors by value, anything else by ``repr``) and the source
+    files ``sources`` of the code that computes it (edit that code and the stored value is
+    recomputed, never reused stale)."""
+    import hashlib
+
+    import torch
+
+    run = resolve_run_dir(run_dir)
+    h = hashlib.sha1(name.encode())
+    for step in list_steps(run):
+        h.update((run / "checkpoints" / f"step_{step:06d}.safetensors").read_bytes())
+    for part in parts:
+        if isinstance(part, torch.Tensor):
+            h.update(repr((tuple(part.shape), str(part.dtype))).encode())
+            h.update(part.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            h.update(repr(part).encode())
+    for path in sources:
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()
+
+
+def _analysis_paths(run: Path) -> list[Path]:
+    """Beside the checkpoints first, then (for a folder that cannot be written, e.g. an installed
+    package) the user's cache; ``INDUCTION_COURSE_CACHE=0`` turns both off, ``=DIR`` moves the
+    second."""
+    import hashlib
+    import os
+
+    where = os.environ.get("INDUCTION_COURSE_CACHE")
+    if where == "0":
+        return []
+    base = Path(where) if where else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "induction_course"
+    return [run / ANALYSIS_FILE, base / "analysis" / f"{hashlib.sha1(str(run.resolve()).encode()).hexdigest()}.json"]
+
+
+def load_analysis(run_dir, key: str):
+    """The value stored under ``key`` (from :func:`analysis_key`) beside the run, or ``None``."""
+    for path in _analysis_paths(resolve_run_dir(run_dir)):
+        try:
+            entries = json.loads(path.read_text())
+            if key in entries:
+                return entries[key]
+        except (OSError, ValueError, TypeError):
+            continue
+    return None
+
+
+def save_analysis(run_dir, key: str, value) -> Path | None:
+    """Store a JSON-able ``value`` under ``key``: in the run folder when it can be written, else
+    in the user's cache. Returns the file, or ``None`` when nothing could be written."""
+    import os
+
+    for path in _analysis_paths(resolve_run_dir(run_dir)):
+        try:
+            entries = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError):
+            entries = {}
+        if not isinstance(entries, dict):
+            entries = {}
+        entries.pop(key, None)
+        entries[key] = value
+        entries = dict(list(entries.items())[-ANALYSIS_ENTRIES:])
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(entries))
+            tmp.replace(path)
+            return path
+        except OSError:
+            if tmp.parent.is_dir():
+                tmp.unlink(missing_ok=True)
+            continue
+    return None
+
+
 __all__ = [
     "CheckpointError",
+    "analysis_key",
+    "load_analysis",
+    "save_analysis",
     "load_config",
     "load_history",
     "load_model",

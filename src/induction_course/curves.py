@@ -71,20 +71,92 @@ COMPARISON_KEYS = ("step", "loss_first_repeat", "loss_later_repeats", "icl_score
                    "train_loss", "seconds")
 
 
+def _busy_cpus_now(seconds: float = 0.15) -> float | None:
+    """CPUs kept busy by the other processes over the next ``seconds`` (Linux ``/proc/stat``;
+    ``None`` elsewhere). Unlike the load average, a 1-minute mean that also counts this process's
+    own past work, it sees a load that started a moment ago and not the caller's last cell."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:9]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (os.cpu_count() or 1) * (busy1 - busy0) / max(1, total1 - total0)
+
+
+def _cpu_quota() -> float | None:
+    """The CPU limit of this container (cgroup v2 ``cpu.max`` or v1 CFS quota), if any: Binder
+    runs on a large machine whose cores are mostly not ours."""
+    for path, period_path in (("/sys/fs/cgroup/cpu.max", None),
+                              ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")):
+        try:
+            fields = Path(path).read_text().split()
+            quota = fields[0]
+            period = fields[1] if period_path is None else Path(period_path).read_text().strip()
+            if quota not in ("max", "-1") and int(period) > 0:
+                return int(quota) / int(period)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+_LAST_CHOICE: tuple[float, int] = (float("-inf"), 1)  # (when, threads): one sample serves 10 s
+
+
 def free_cpu_threads(reserve: float = 0.0) -> int:
-    """Threads worth giving torch now: the CPUs this process may use minus the load of the others
-    (the 1-minute load average), at least 1. On a shared CPU (Binder, Colab, a busy laptop) more
-    threads than free cores make every thread wait for the others (measured in chapter 2: a
-    900-step run went from 45 s to more than 15 min at about 5x oversubscription)."""
+    """Threads worth giving torch now: the CPUs this process may use (its affinity and container
+    quota) minus those the other processes keep busy right now, at least 1;
+    ``INDUCTION_COURSE_THREADS=N`` in the environment decides instead.
+
+    On a shared CPU (Binder, Colab, a busy laptop) more threads than free cores make every
+    thread spin-wait for the others at each of the many small parallel regions of this small
+    model (measured on 2 cores beside 2 busy processes: a training step 5x slower with 2 threads
+    than with 1, a 900-step chapter-2 run from 45 s to more than 15 min), while on a quiet
+    machine the second thread buys about 10 % (training) to 30 % (the report)."""
+    global _LAST_CHOICE
+    forced = os.environ.get("INDUCTION_COURSE_THREADS", "").strip()
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    if reserve == 0.0 and time.monotonic() - _LAST_CHOICE[0] < 10.0:
+        return _LAST_CHOICE[1]
     try:
         n_cpu = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         n_cpu = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        busy = 0.0
-    return max(1, min(n_cpu, int(n_cpu - busy - reserve + 0.5)))
+    busy = _busy_cpus_now()
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            busy = 0.0
+    limit = min(n_cpu, max(1, int(_cpu_quota() or n_cpu)))
+    n = max(1, min(limit, int(n_cpu - busy - reserve + 0.5)))
+    if reserve == 0.0:
+        _LAST_CHOICE = (time.monotonic(), n)
+    return n
+
+
+class cpu_threads:
+    """``with cpu_threads(n):`` torch uses ``n`` CPU threads inside the block (default
+    :func:`free_cpu_threads`; ``0`` leaves torch's setting alone) and the previous number after."""
+
+    def __init__(self, n: int | None = None):
+        self.n = free_cpu_threads() if n is None else int(n)
+
+    def __enter__(self) -> int:
+        self.old = torch.get_num_threads()
+        if self.n > 0:
+            torch.set_num_threads(self.n)
+        return torch.get_num_threads()
+
+    def __exit__(self, *exc) -> None:
+        torch.set_num_threads(self.old)
 
 
 def comparison_runs(steps: int = 900, corpus=None, progress: bool = True, threads: int | None = None,
@@ -100,19 +172,15 @@ def comparison_runs(steps: int = 900, corpus=None, progress: bool = True, thread
     from induction_course.training import TrainConfig, train  # training imports this module's users
 
     n_threads = threads or free_cpu_threads()
-    old = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
     out: dict = {"steps": steps, "threads": n_threads, "device": str(device or "default"), "torch": torch.__version__, "runs": {}, "seconds": {}}
-    try:
+    with cpu_threads(n_threads):
         for label, frac in COMPARISON_RUNS:
             tcfg = TrainConfig(steps=steps, synthetic_fraction=frac, n_checkpoints=8, eval_text_examples=64)
             t0 = time.perf_counter()
-            history = train(tcfg, progress=progress, corpus=corpus, device=device).history
+            history = train(tcfg, progress=progress, corpus=corpus, device=device, threads=0).history
             out["seconds"][label] = round(time.perf_counter() - t0, 1)
             out["runs"][label] = [{k: (round(float(h[k]), 5) if h.get(k) is not None and k != "step" else h.get(k))
                                    for k in COMPARISON_KEYS} for h in history]
-    finally:
-        torch.set_num_threads(old)
     return out
 
 

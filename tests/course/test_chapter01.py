@@ -130,12 +130,15 @@ def test_large_negative_mask_is_accepted():
     checks.check_apply_causal_mask(apply_causal_mask)
 
 
-def test_input_modified_in_place_does_not_fool_the_check():
+def test_input_modified_in_place_is_named_by_the_check():
+    """The right values from a function that changes its input break the contract (issue 11):
+    the visible check says so, before the trusted check would take the points."""
     def apply_causal_mask(scores):
         n = scores.shape[-1]
         return scores.masked_fill_(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
 
-    checks.check_apply_causal_mask(apply_causal_mask)
+    with pytest.raises(checks.CheckFailed, match="in place"):
+        checks.check_apply_causal_mask(apply_causal_mask)
 
 
 def test_reference_pieces_are_swapped_in_and_restored():

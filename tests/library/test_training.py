@@ -70,3 +70,37 @@ def test_default_checkpoint_schedule_is_dense_early():
 def test_bad_training_config_is_rejected():
     with pytest.raises(ValueError, match="synthetic_fraction"):
         TrainConfig(synthetic_fraction=-1)
+
+
+def test_evaluating_more_often_does_not_change_the_training_trajectory(corpus):
+    """Evaluation touches no random generator and no weight: the losses of a seeded run are the
+    same bit for bit whether it is measured twice or at every step."""
+    tcfg, mcfg = _tiny(corpus)
+    rare = TrainConfig(**{**tcfg.__dict__, "n_checkpoints": 2, "probe_every": 0})
+    often = TrainConfig(**{**tcfg.__dict__, "n_checkpoints": 6, "probe_every": 1, "probe_text_windows": 1})
+    a = train(rare, mcfg, progress=False, corpus=corpus, threads=1)
+    b = train(often, ModelConfig(**mcfg.to_dict()), progress=False, corpus=corpus, threads=1)
+    assert a.losses == b.losses
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    assert len(a.probes) == 0 and len(b.probes) + len(b.history) == often.steps + 1
+
+
+def test_light_records_between_checkpoints_are_saved(corpus, tmp_path):
+    tcfg, mcfg = _tiny(corpus)
+    tcfg.probe_every, tcfg.probe_text_windows = 5, 1
+    result = train(tcfg, mcfg, out_dir=tmp_path, progress=False, corpus=corpus)
+    saved = json.loads((tmp_path / checkpoints.PROBES_FILE).read_text())
+    assert saved == json.loads(json.dumps(result.probes))
+    assert [r["step"] for r in saved] == [s for s in range(0, tcfg.steps + 1, 5) if s not in tcfg.checkpoint_steps()]
+    assert all(r["text_windows"] == 1 and "loss_later_repeats" in r for r in saved)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert 0 < summary["eval_seconds"] < summary["seconds"] and summary["threads"] >= 1
+
+
+def test_training_restores_the_thread_count():
+    before = torch.get_num_threads()
+    corpus = load_corpus()
+    tcfg, mcfg = _tiny(corpus)
+    tcfg.steps = 1
+    train(tcfg, mcfg, progress=False, corpus=corpus, threads=1)
+    assert torch.get_num_threads() == before
