@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import baseline_tree
+from cpu_load import start_load, stop_load
 
 TARGET_S = 90.0
 
@@ -58,18 +58,6 @@ def run_notebook(chapter: str, root: Path, timeout: int, package_src: Path | Non
                 os.environ.pop("PYTHONPATH", None)
             else:
                 os.environ["PYTHONPATH"] = path_saved
-
-
-def start_load(n: int) -> list[subprocess.Popen]:
-    """``n`` processes that keep one core each busy until stopped."""
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-
-
-def stop_load(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        p.kill()
-    for p in procs:
-        p.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import baseline_tree
+from cpu_load import start_load, stop_load
 
 ROOT = baseline_tree.ROOT
 TARGET_S = 15.0
@@ -49,17 +50,6 @@ def run_report(src: Path, out: Path, env_extra: dict[str, str]) -> tuple[float, 
     # The run folder and the output folder differ between the two: compare the rest.
     lines = [ln for ln in proc.stdout.splitlines() if not ln.startswith(("checkpoints:", "report written to"))]
     return wall, cpu, "\n".join(lines)
-
-
-def start_load(n: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-
-
-def stop_load(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        p.kill()
-    for p in procs:
-        p.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
