@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from induction_course.course.grading.hidden_plan import hidden_calls, trusted_plan
+from induction_course.course.grading.hidden_plan import hidden_calls, plan_calls, trusted_plan
 from induction_course.course.grading.notebooks import source_notebook
 from induction_course.course.grading.producer import produce, solution_sources
-from induction_course.course.grading.trusted import plan_calls, read_answers
+from induction_course.course.grading.trusted import read_answers
 from induction_course.course.checks.contract import kind_problem
 from induction_course.course.grading.verify import verify
 

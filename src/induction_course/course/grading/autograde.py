@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Callable
 
 from induction_course.course.grading.course_dir import (
-    COURSE_ID,
     base_course,
     merge_gradebooks,
     run_nbgrader,

@@ -135,6 +135,11 @@ def _forbidden_keys(checks_name: str, calls: dict[str, list[HiddenCall]], allowe
     return {x: sorted(code_key(c) for c in codes) for x, codes in chapter_forbidden(checks, cases, allowed).items()}
 
 
+def plan_calls(plan: dict) -> dict[str, list[HiddenCall]]:
+    """grade_id -> its hidden calls, from a plan as JSON (:func:`trusted_plan`)."""
+    return {g: [HiddenCall.from_json(c) for c in cs] for g, cs in plan["calls"].items()}
+
+
 def checks_module(chapter: str) -> str:
     """The check module of a chapter id (``01_build_transformer`` -> ``...checks.ch01``)."""
     number = chapter.split("_", 1)[0]

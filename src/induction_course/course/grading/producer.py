@@ -25,7 +25,8 @@ import resource
 import sys
 from typing import Any
 
-STUDENT_FILE = "<student cell"  # as reference_use.STUDENT_FILE (not imported: it imports the package)
+from induction_course.course.grading.reference_use import STUDENT_FILE  # the runtime monitor knows student frames by it
+
 
 
 def solution_sources(nb: dict) -> list[str]:
@@ -39,7 +40,7 @@ def solution_sources(nb: dict) -> list[str]:
     return out
 
 
-def _python(src: str) -> str:
+def as_python(src: str) -> str:
     """IPython syntax (magics, ``!``) turned into calls, as a kernel would see it."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
@@ -54,11 +55,11 @@ def run_cells(setup: list[str], student: list[str]) -> tuple[dict, list[str]]:
     ns: dict[str, Any] = {"__name__": "__main__", "get_ipython": lambda: None}
     errors: list[str] = []
     for i, src in enumerate(setup):
-        exec(compile(_python(src), f"<setup cell {i}>", "exec"), ns)  # noqa: S102 - the course's own code
+        exec(compile(as_python(src), f"<setup cell {i}>", "exec"), ns)  # noqa: S102 - the course's own code
     for i, src in enumerate(student):
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(_python(src), f"{STUDENT_FILE} {i}>", "exec"), ns)  # noqa: S102
+                exec(compile(as_python(src), f"{STUDENT_FILE} {i}>", "exec"), ns)  # noqa: S102
         except BaseException as err:  # noqa: BLE001 - SystemExit too: the rest still gets graded
             errors.append(f"solution cell {i + 1}: {type(err).__name__}: {err}"[:500])
     return ns, errors

@@ -16,15 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from induction_course.course.grading.hidden_plan import HiddenCall
 from induction_course.course.grading.sandbox import kernel_argv
 
 MAX_ANSWERS_MB = 200  # a recorded answer file larger than this is not read
 TRUSTED_DIR = "trusted"
-
-
-def plan_calls(plan: dict) -> dict[str, list[HiddenCall]]:
-    return {g: [HiddenCall.from_json(c) for c in cs] for g, cs in plan["calls"].items()}
 
 
 def producer_cmd(task: Any, plan: dict, cpu_s: int) -> tuple[list[str], Path]:

@@ -26,15 +26,19 @@ from typing import Any
 
 import torch
 
-from induction_course.course.grading.hidden_plan import NEEDS_GRAD, HiddenCall
+from induction_course.course.grading.hidden_plan import NEEDS_GRAD, HiddenCall, plan_calls
 from induction_course.course.checks.contract import MUTATES, answer_kind_problem, changed_inputs, snapshot
 from induction_course.course.grading.plain import Unknown, from_plain
+from induction_course.course.grading.producer import as_python
 
 # Static names that only tampering with the grader needs (the profile hook, frames, the kernel's
 # input transformers, the interpreter's module table).
-TAMPERING = ("setprofile", "settrace", "getprofile", "gettrace", "_getframe", "f_back", "f_globals", "f_locals",
-             "__code__", "ctypes", "input_transformers_cleanup", "input_transformers_post", "ast_transformers",
-             "producer", "reference_use", "verify", "_exit")
+# Names (as a name, an attribute or an imported name) and modules (imported) that only tampering
+# with the grader needs: the profile hook, frames, code objects, the kernel's input transformers,
+# an exit that skips the tests, the grader's own modules. Ordinary names (a student's ``verify``) never match.
+TAMPERING_NAMES = ("setprofile", "settrace", "getprofile", "gettrace", "_getframe", "f_back", "f_globals", "f_locals",
+                   "__code__", "input_transformers_cleanup", "input_transformers_post", "ast_transformers", "_exit")
+TAMPERING_MODULES = ("ctypes", "induction_course.course.grading")
 
 
 @dataclass
@@ -51,8 +55,7 @@ class Verdict:
 
 
 def same_answer(a: Any, b: Any) -> bool:
-    """Two answers to the same input agree (to float rounding)."""
-    a, b = from_plain(a), from_plain(b)
+    """Two answers to the same input (rebuilt by :func:`.plain.from_plain`) agree, to float rounding."""
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
         return a.shape == b.shape and a.dtype == b.dtype and bool(
             torch.allclose(a.detach().double().nan_to_num(), b.detach().double().nan_to_num(), atol=1e-6, rtol=1e-6))
@@ -137,7 +140,7 @@ def check_call(checks: Any, call: HiddenCall, record: dict | None, verdict: Verd
     if call.exercise in NEEDS_GRAD and isinstance(actual, torch.Tensor) and not actual.requires_grad:
         verdict.fail(f"{where}: the result carries no gradient back to the inputs (computed under "
                      "torch.no_grad() or detached?): training could not learn from it")
-    if not same_answer(record.get("output"), record.get("again")):
+    if not same_answer(actual, from_plain(record.get("again"))):
         verdict.fail(f"{where}: the same input gave a different answer the second time (use the seed or "
                      "generator you are given, not global random state)")
     if record.get("properties"):
@@ -149,14 +152,16 @@ def static_findings(sources: list[str], plan: dict, checks: Any) -> tuple[dict[s
     from induction_course.course.grading.reference_use import forbidden_names, resolve_codes, static_uses
 
     setup = plan["setup"]
-    trees = []
-    for src in [*setup, *sources]:
-        try:
-            trees.append(ast.parse(src))
+    trees, student = [], []
+    for i, src in enumerate([*setup, *sources]):
+        try:  # IPython syntax (a magic) as the kernel and the producer see it: a magic hides nothing
+            tree = ast.parse(as_python(src))
         except SyntaxError:
             continue
-    student_text = "\n".join(sources)
-    tampering = [t for t in TAMPERING if t in student_text and _named(trees[len(setup):], t)]
+        trees.append(tree)
+        if i >= len(setup):
+            student.append(tree)
+    tampering = _tampering(student)
     names = {x: forbidden_names(resolve_codes(keys, checks)) for x, keys in plan["forbidden"].items()}
     uses: dict[str, list[str]] = {}
     for gid, calls in plan["calls"].items():
@@ -167,17 +172,24 @@ def static_findings(sources: list[str], plan: dict, checks: Any) -> tuple[dict[s
     return uses, tampering
 
 
-def _named(trees: list[ast.Module], name: str) -> bool:
-    """``name`` occurs as a name, an attribute or an imported module in the student's code."""
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and node.id == name or isinstance(node, ast.Attribute) and node.attr == name:
-                return True
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                mods = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
-                if any(name in m.split(".") for m in mods):
-                    return True
-    return False
+def _tampering(trees: list[ast.Module]) -> list[str]:
+    """The tampering names and modules (:data:`TAMPERING_NAMES`, :data:`TAMPERING_MODULES`) the code uses."""
+    found: list[str] = []
+    for node in (n for tree in trees for n in ast.walk(tree)):
+        if isinstance(node, ast.Name):
+            hits = [node.id] if node.id in TAMPERING_NAMES else []
+        elif isinstance(node, ast.Attribute):
+            hits = [node.attr] if node.attr in TAMPERING_NAMES else []
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            module = getattr(node, "module", None)
+            imported = [a.name for a in node.names]
+            modules = [*imported, *([module] if module else []), *(f"{module}.{n}" for n in imported if module)]
+            hits = [n for n in imported if n in TAMPERING_NAMES]
+            hits += [m for m in modules if any(m == t or m.startswith(t + ".") for t in TAMPERING_MODULES)]
+        else:
+            continue
+        found += [h for h in hits if h not in found]
+    return found
 
 
 def verify(plan: dict, produced: dict | None, sources: list[str]) -> dict[str, Verdict]:
@@ -186,8 +198,7 @@ def verify(plan: dict, produced: dict | None, sources: list[str]) -> dict[str, V
     uses, tampering = static_findings(sources, plan, checks)
     results = (produced or {}).get("results", {})
     verdicts: dict[str, Verdict] = {}
-    for gid, specs in plan["calls"].items():
-        calls = [HiddenCall.from_json(c) for c in specs]
+    for gid, calls in plan_calls(plan).items():
         v = verdicts[gid] = Verdict()
         for name in uses.get(gid, []):
             v.reference_use.append(name) if name not in v.reference_use else None
