@@ -213,3 +213,22 @@ def test_a_timed_out_student_is_graded_again_alone(monkeypatch):
     assert "graded again alone; the second run counts" in out["ann"]["notes"][-1]
     fine = {"student": "ann", "seconds": 9.0, "problem": None, "scores": {"a": 2.0}, "notes": []}
     assert autograde._retry_timeouts(run, [task], {"ann": fine})["ann"] is fine and seen == [8]
+
+
+# ------------------------------------------------------------------ the static checks
+def test_static_checks_see_through_magics_and_spare_ordinary_names():
+    """A magic in the cell hides no reference call; a student's own ``verify`` or ``producer``
+    is no tampering; importing the grader or switching off the profile hook is."""
+    from induction_course.course.grading.verify import static_findings
+
+    plan = _plan("01_build_transformer")
+    checks = importlib.import_module(plan["checks"]).CHECKS
+    cheat = "%matplotlib inline\nfrom induction_course.functional import embed as e\ndef embed(t, W):\n    return e(t, W)\n"
+    honest = "def verify(x):\n    producer = x\n    return producer\ndef embed(tokens, W_E):\n    return W_E[tokens]\n"
+    uses, tampering = static_findings([cheat], plan, checks)
+    assert uses["ch1_embed"] == ["functional.embed"] and tampering == []
+    uses, tampering = static_findings([honest], plan, checks)
+    assert uses["ch1_embed"] == [] and tampering == []
+    _, tampering = static_findings(["import sys\nsys.setprofile(None)\nfrom induction_course.course import grading\n"],
+                                   plan, checks)
+    assert set(tampering) == {"setprofile", "induction_course.course.grading"}
