@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from induction_course.course.grading import default_jobs, find_root, grade
-from induction_course.course.grading.course_dir import prepare_course, run_nbgrader
+from induction_course.course.grading.course_dir import forget_generated, prepare_course, run_nbgrader
 
 ROWS = ("single", "serial", "parallel", "untrusted", "unsandboxed", "nbgrader")
 
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             if not subs.exists():
                 _class(subs, source, n)
             out = tmp / f"out{n}_{jobs}_{sandbox}_{row}"
+            forget_generated()  # every row pays for generate_assignment, as a fresh `grade` would
             start = time.perf_counter()
             res = grade(args.chapter, subs, out, root=root, quiet=True, jobs=jobs, sandbox=sandbox,
                         trusted=row != "untrusted")
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             n = args.class_size
             if not (tmp / f"class{n}").exists():
                 _class(tmp / f"class{n}", source, n)
+            forget_generated()
             results["nbgrader"] = _plain_nbgrader(root, args.chapter, tmp / f"class{n}", tmp)
             print(f"plain nbgrader autograde of {n:>3} submission(s) (serial, no limits, no sandbox): "
                   f"{results['nbgrader']:6.1f} s ({results['nbgrader'] / n:5.1f} s per submission; "

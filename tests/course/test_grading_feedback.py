@@ -233,7 +233,8 @@ def test_chapter3_feedback_from_a_moodle_zip(tmp_path):
     leaked = [line for line in hidden if len(line) > 12 and line in text]
     assert not leaked and "for seed in (3101, 3102):" in hidden
     assert "No response." not in page and "circuits-vis" not in page
-    assert "a line of the hidden tests, not shown" in text  # the hidden test did fail, and was scrubbed
+    # the hidden test did fail: replayed outside the kernel, its line names it by number only
+    assert re.search(r"TrustedCheckFailed: .*current_token_score \(hidden test \d+\)", text)
     with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
         (row,) = list(csv.DictReader(fh))
     assert row["name"] == "Łukasz Żółć" and row["moodle_id"] == "1003" and row["ch3_current_token"] == "0"

@@ -232,3 +232,29 @@ def test_static_checks_see_through_magics_and_spare_ordinary_names():
     _, tampering = static_findings(["import sys\nsys.setprofile(None)\nfrom induction_course.course import grading\n"],
                                    plan, checks)
     assert set(tampering) == {"setprofile", "induction_course.course.grading"}
+
+
+def test_student_kernels_get_the_visible_tests_only(tmp_path):
+    """With the trusted check on, the gradebook a student's kernel runs from holds no hidden test
+    (they are replayed outside it): every grade cell with hidden tests gets its release source,
+    with nbgrader's own checksum, so an untouched release cell is left alone by OverwriteCells
+    and an edited one is restored to the visible tests."""
+    import nbformat
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import compute_checksum
+
+    from induction_course.course.grading.course_dir import COURSE_ID, base_course, drop_hidden_tests
+
+    chapter = CHAPTERS[0]
+    release = base_course(ROOT, chapter, tmp_path / "base", tmp_path / "log")
+    changed = drop_hidden_tests(tmp_path / "base", chapter, release)
+    assert sorted(changed) == sorted(_plan(chapter)["calls"])
+    released = {c.metadata["nbgrader"]["grade_id"]: c for c in release.cells if "grade_id" in c.metadata.get("nbgrader", {})}
+    with Gradebook(f"sqlite:///{tmp_path / 'base' / 'gradebook.db'}", COURSE_ID) as gb:
+        cells = {c.name: (c.source, c.checksum) for c in gb.find_notebook(chapter, chapter).source_cells}
+    assert not any("HIDDEN" in src or "compare_with_reference" in src for src, _ in cells.values())
+    for gid in changed:
+        assert cells[gid] == (released[gid].source, compute_checksum(released[gid]))
+        edited = nbformat.from_dict(json.loads(json.dumps(released[gid])))
+        edited.source = "pass"
+        assert compute_checksum(edited) != cells[gid][1]  # an edited cell is restored

@@ -27,6 +27,7 @@ from typing import Callable
 
 from induction_course.course.grading.course_dir import (
     base_course,
+    drop_hidden_tests,
     merge_gradebooks,
     run_nbgrader,
 )
@@ -97,6 +98,8 @@ def _tasks(run: _ClassRun, graded: list[Submission], exercises: list[tuple[str, 
     from induction_course.course.grading.preprocessors import sanitize  # nbconvert: only when grading
 
     release_nb = base_course(run.root, run.chapter, run.course, run.log)
+    if run.trusted:  # the hidden tests run outside the kernels only (the trusted check)
+        drop_hidden_tests(run.course, run.chapter, release_nb)
     pristine = source_notebook(run.root, run.chapter)
     accepted = {c.metadata["nbgrader"]["grade_id"]: {c.source.strip()}  # the reference's own cells
                 for c in pristine.cells if "nbgrader" in c.metadata}

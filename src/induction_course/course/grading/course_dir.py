@@ -8,6 +8,7 @@ interpreter, so the notebooks execute in the kernels of this environment.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -97,12 +98,51 @@ def run_nbgrader(course: Path, *args: str, log: Path | None = None, check: bool 
     return proc
 
 
+_GENERATED: dict[str, Path] = {}  # sources' hash -> a copy of what generate_assignment made of them
+_KEPT: list[tempfile.TemporaryDirectory] = []  # removed when the interpreter exits
+
+
+def _sources_key(root: Path, chapter: str) -> str:
+    """What generate_assignment reads: the chapter's files and the repository's nbgrader config."""
+    h = hashlib.sha256(chapter.encode())
+    src = Path(root) / "solutions" / chapter
+    for p in sorted(src.rglob("*")):
+        if p.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(src).parts):
+            h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes() + b"\0")
+    h.update(nbgrader_config_path(root).read_bytes())
+    return h.hexdigest()
+
+
 def prepare_course(root: Path, chapter: str, course: Path, log: Path | None = None) -> Path:
     """Fill ``course/source/<chapter>`` from ``solutions/`` and run generate_assignment.
 
     The source notebooks are rebuilt from their percent scripts, so what is released and
     graded is always what the scripts say, even before ``release`` has written the ``.ipynb``.
+    Within one process the same sources are generated once (7 s each): a later call copies
+    what the first made (several classes or chapters graded, release checks, tests).
     """
+    key = _sources_key(root, chapter)
+    if key in _GENERATED:
+        shutil.copytree(_GENERATED[key], course, dirs_exist_ok=True)
+        write_course_config(course, nbgrader_config_path(root))
+        if log is not None:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"$ nbgrader generate_assignment {chapter}: reused (same sources earlier in this process)\n")
+        return course
+    _prepare_course(root, chapter, course, log)
+    _KEPT.append(tempfile.TemporaryDirectory(prefix="induction-generated-"))
+    kept = Path(_KEPT[-1].name) / "course"
+    shutil.copytree(course, kept)
+    _GENERATED[key] = kept
+    return course
+
+
+def forget_generated() -> None:
+    """Generate afresh from now on (a benchmark that times whole runs)."""
+    _GENERATED.clear()
+
+
+def _prepare_course(root: Path, chapter: str, course: Path, log: Path | None) -> None:
     course.mkdir(parents=True, exist_ok=True)
     write_course_config(course, nbgrader_config_path(root))
     src = Path(root) / "solutions" / chapter
@@ -117,7 +157,6 @@ def prepare_course(root: Path, chapter: str, course: Path, log: Path | None = No
     for script in paired_scripts(root, chapter):
         (dst / f"{script.stem}.ipynb").write_text(dumps_notebook(notebook_from_script(script)), encoding="utf-8")
     run_nbgrader(course, "generate_assignment", chapter, "--force", log=log)
-    return course
 
 
 def base_course(root: Path, chapter: str, base: Path, log: Path) -> Any:
@@ -138,6 +177,36 @@ def base_course(root: Path, chapter: str, base: Path, log: Path) -> Any:
         shutil.copyfile(tcourse / "gradebook.db", base / "gradebook.db")
     write_course_config(base, nbgrader_config_path(root))
     return nbformat.read(base / "release" / chapter / f"{chapter}.ipynb", as_version=4)
+
+
+def drop_hidden_tests(course: Path, chapter: str, release_nb: Any) -> list[str]:
+    """Give every grade cell of ``course``'s gradebook its release source (hidden tests gone).
+
+    With the trusted check on, a student's kernel runs the visible tests only: the hidden ones
+    are replayed outside it (:mod:`.trusted`), from the grader's copy of the notebook. So the
+    kernel never holds them (nothing to read, even where the sandbox is weak), and no student
+    run pays for them twice. The checksums are nbgrader's own, so its OverwriteCells restores
+    exactly these sources. Returns the grade ids changed."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import compute_checksum
+
+    released = {c.metadata["nbgrader"]["grade_id"]: c for c in release_nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade_id")}
+    changed = []
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for cell in gb.find_notebook(chapter, chapter).source_cells:
+            rel = released.get(cell.name)
+            if rel is None or "BEGIN HIDDEN TESTS" not in cell.source:
+                continue
+            if "BEGIN HIDDEN TESTS" in rel.source:
+                raise GradingError(f"the release of {chapter} still holds hidden tests in {cell.name}")
+            cell.source, cell.checksum = rel.source, compute_checksum(rel)
+            changed.append(cell.name)
+        gb.db.commit()
+    return changed
 
 
 def student_gradebook(scourse: Path) -> Path:
