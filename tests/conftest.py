@@ -21,6 +21,26 @@ ROOT = Path(__file__).resolve().parents[1]
 CH1 = "01_build_transformer"
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Two test workers share the cores: one torch thread each, whatever the load looks like at the
+# moment a test asks (the same numbers on every run; tests of the choice itself override it).
+os.environ.setdefault("INDUCTION_COURSE_THREADS", "1")
+
+# Two workers (pytest-xdist, ``-n 2`` in pyproject.toml). Each module runs on one worker, so its
+# module-scoped fixtures are built once; the modules that grade whole classes (several kernels at
+# once, under time limits) form one unit: they run one after another, never beside each other.
+CLASS_GRADING = {"test_grading_robust.py", "test_grading_sandbox.py", "test_grading_autograde.py",
+                 "test_chapters.py", "test_grading_feedback.py", "test_grading_manual.py"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndClassGrading(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "class-grading" if Path(module).name in CLASS_GRADING else module
+
+    return ModulesAndClassGrading(config, log)
 
 
 def tree_hashes(path: Path) -> dict[str, str]:

@@ -128,7 +128,7 @@ import os, socket, subprocess, sys
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        os.execv("/bin/sleep", ["sleep", "600", "{ORPHAN}"])
+        os.execv("/bin/sh", ["sh", "-c", "sleep 600; :", "{ORPHAN}"])  # the marker: the shell's $0
     os._exit(0)
 os.wait()
 subprocess.Popen([sys.executable, "-c", "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', 48123)); "

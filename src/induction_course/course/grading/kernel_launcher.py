@@ -66,7 +66,10 @@ def _kill_the_rest(kernel: int) -> None:
         os.write(2, f"kernel_launcher: {len(left)} background process(es) still running when the kernel "
                     "ended; killed\n".encode())
     if in_sandbox:
-        os.kill(-1, signal.SIGKILL)
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:  # nothing was left: the usual case
+            pass
 
 
 def _reap(rest: list[str]) -> None:
