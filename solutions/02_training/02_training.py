@@ -46,9 +46,10 @@ DEVICE = setup_runtime()
 # LayerNorm (`ModelConfig(normalization=None)`). The model trained here, and analysed in chapters
 # 3–5, is `ModelConfig()`: the same two layers of four heads, plus a LayerNorm before each
 # attention layer and before the unembedding (`normalization="LN"`; the setup cell below prints
-# the parameters it adds). Why: LayerNorm holds the residual stream at a fixed scale while the
-# weights grow, which lets the recipe use a high learning rate (`1e-2`) and form induction heads
-# within 2,000 CPU steps; the recipe was tuned with it, and we did not re-tune one without it.
+# the parameters it adds). Why: the recipe was tuned with it, and the circuit it grows ends
+# stronger. Without LayerNorm the same recipe forms the heads sooner but ends weaker: measured on
+# seeds 0–2 (README, "Training recipe"), induction at steps 425–500 instead of 900–1,150, and a
+# final prefix-matching score of 0.60–0.68 instead of 0.70–0.75.
 # The heads' attention patterns and ablations run the real model, LayerNorm included; chapter 4
 # says where the weight-based scores leave it out.
 #
