@@ -12,7 +12,7 @@ notebook: an unanswered question (only the stub, or nothing) gets 0 at once, an 
 stays pending (``needs manual grading`` in ``grades.csv``). ``grade`` then keeps in
 ``OUT/gradebook/`` what the instructor's round trip (:mod:`.written_csv`) needs: the class's
 merged nbgrader gradebook and ``written.json`` (the questions, their rubrics and every graded
-student's answers). That folder is the instructor's: it holds the hidden tests and the rubrics.
+student's answers). That folder is the instructor's: it holds the rubrics and the answers.
 """
 
 from __future__ import annotations
