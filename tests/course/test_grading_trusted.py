@@ -76,6 +76,18 @@ def test_plan_has_every_hidden_test_of_every_chapter():
         assert plan["setup"] and all("import" in s for s in plan["setup"])
 
 
+@pytest.mark.parametrize("block", [
+    "assert embed(t, W).shape == (2, 3)",  # runs nowhere now: the kernel gets no hidden tests
+    "checks.check_embed(embed)",
+    "for s in range(2):\n    print(checks.compare_with_reference('embed', embed, seed=s))",
+])
+def test_a_hidden_block_the_trusted_check_cannot_replay_is_refused(block):
+    with pytest.raises(ValueError, match="cannot replay"):
+        hidden_calls(f"x = 1\n### BEGIN HIDDEN TESTS\n{block}\n### END HIDDEN TESTS\n")
+    loop = "for s in range(3):\n    checks.compare_with_reference('embed', embed, seed=s, batch=2)"
+    assert len(hidden_calls(f"### BEGIN HIDDEN TESTS\n{loop}\n### END HIDDEN TESTS\n")) == 3
+
+
 def test_hidden_calls_unrolls_loops_and_rejects_non_names():
     src = ("x = 1\n### BEGIN HIDDEN TESTS\nfor seed in (1, 2):\n"
            "    checks.compare_with_reference('embed', embed, seed=seed, batch=seed + 1)\n### END HIDDEN TESTS\n")

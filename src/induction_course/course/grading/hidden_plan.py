@@ -61,10 +61,34 @@ class _Recorder:
         self.calls.append(HiddenCall(exercise, fn.name, int(seed), sizes))
 
 
+_PLAIN_CALLS = {"range", "zip", "enumerate", "dict", "list", "tuple", "len", "min", "max"}
+
+
+def _only_replayable(block: str) -> None:
+    """A hidden block the trusted check cannot replay in full is refused: the kernel never runs
+    the hidden tests, so anything but ``checks.compare_with_reference`` calls (an ``assert``, a
+    call of another check) would silently test nothing."""
+    import ast
+
+    for node in ast.walk(ast.parse(block)):
+        if isinstance(node, (ast.Assert, ast.Raise, ast.Try, ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Lambda)):
+            raise ValueError(f"a hidden test block holds {type(node).__name__.lower()} code the trusted check "
+                             "cannot replay; use checks.compare_with_reference(...) calls only")
+        if isinstance(node, ast.Call):
+            f = node.func
+            ok = (isinstance(f, ast.Attribute) and f.attr == "compare_with_reference"
+                  and isinstance(f.value, ast.Name) and f.value.id == "checks") or \
+                 (isinstance(f, ast.Name) and f.id in _PLAIN_CALLS)
+            if not ok:
+                raise ValueError(f"a hidden test block calls {ast.unparse(f)}(...), which the trusted check cannot "
+                                 "replay; use checks.compare_with_reference(...) calls only")
+
+
 def hidden_calls(source: str) -> list[HiddenCall]:
     """The hidden tests of one grade cell's source, in order (empty when it has none)."""
     calls: list[HiddenCall] = []
     for block in _HIDDEN.findall(source):
+        _only_replayable(block)
         rec = _Recorder()
         exec(compile(block, "<hidden tests>", "exec"), {"__builtins__": builtins}, _Names(checks=rec))  # noqa: S102
         calls += rec.calls
