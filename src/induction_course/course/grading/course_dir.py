@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from induction_course.course.grading.hidden_plan import HIDDEN_BEGIN
 from induction_course.course.grading.layout import GradingError, nbgrader_config_path
 from induction_course.course.grading.notebooks import dumps_notebook, notebook_from_script, paired_scripts
 
@@ -98,8 +99,8 @@ def run_nbgrader(course: Path, *args: str, log: Path | None = None, check: bool 
     return proc
 
 
-_GENERATED: dict[str, Path] = {}  # sources' hash -> a copy of what generate_assignment made of them
-_KEPT: list[tempfile.TemporaryDirectory] = []  # removed when the interpreter exits
+# sources' hash -> a copy of what generate_assignment made of them (removed when the interpreter exits)
+_GENERATED: dict[str, tempfile.TemporaryDirectory] = {}
 
 
 def _sources_key(root: Path, chapter: str) -> str:
@@ -123,16 +124,15 @@ def prepare_course(root: Path, chapter: str, course: Path, log: Path | None = No
     """
     key = _sources_key(root, chapter)
     if key in _GENERATED:
-        shutil.copytree(_GENERATED[key], course, dirs_exist_ok=True)
+        shutil.copytree(Path(_GENERATED[key].name) / "course", course, dirs_exist_ok=True)
         write_course_config(course, nbgrader_config_path(root))
         if log is not None:
             with open(log, "a", encoding="utf-8") as fh:
                 fh.write(f"$ nbgrader generate_assignment {chapter}: reused (same sources earlier in this process)\n")
         return course
     _prepare_course(root, chapter, course, log)
-    _KEPT.append(tempfile.TemporaryDirectory(prefix="induction-generated-"))
-    kept = Path(_KEPT[-1].name) / "course"
-    shutil.copytree(course, kept)
+    kept = tempfile.TemporaryDirectory(prefix="induction-generated-")
+    shutil.copytree(course, Path(kept.name) / "course")
     _GENERATED[key] = kept
     return course
 
@@ -199,9 +199,9 @@ def drop_hidden_tests(course: Path, chapter: str, release_nb: Any) -> list[str]:
         warnings.simplefilter("ignore")
         for cell in gb.find_notebook(chapter, chapter).source_cells:
             rel = released.get(cell.name)
-            if rel is None or "BEGIN HIDDEN TESTS" not in cell.source:
+            if rel is None or HIDDEN_BEGIN not in cell.source:
                 continue
-            if "BEGIN HIDDEN TESTS" in rel.source:
+            if HIDDEN_BEGIN in rel.source:
                 raise GradingError(f"the release of {chapter} still holds hidden tests in {cell.name}")
             cell.source, cell.checksum = rel.source, compute_checksum(rel)
             changed.append(cell.name)

@@ -17,7 +17,8 @@ from typing import Any
 # Exercises whose answer must carry a gradient back to float inputs (training differentiates it):
 # the producer hands them inputs that require grad, the grader checks the answer still does.
 NEEDS_GRAD = ("per_token_loss",)
-_HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+_HIDDEN = re.compile(re.escape(HIDDEN_BEGIN) + r"\n(.*?)" + re.escape(HIDDEN_END), re.S)
 _SETUP = re.compile(r"_(runtime_)?setup$")
 
 

@@ -22,7 +22,9 @@ import json
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 
-_HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+from induction_course.course.grading.hidden_plan import HIDDEN_BEGIN, HIDDEN_END
+
+_HIDDEN_MARKERS = (HIDDEN_BEGIN, HIDDEN_END)
 
 
 def _grade_id(cell) -> str | None:
