@@ -551,11 +551,11 @@ for seed in (801, 802):
 # **Goal:** the whole forward pass. Start the residual stream with token plus positional
 # embedding; for every layer, *add* the attention layer's output to the stream; unembed.
 # Read the weights from `model` (layer `l` uses `model.W_Q[l]`, `model.b_Q[l]`, …, `model.b_O[l]`;
-# `model.cfg.n_layers` layers). This chapter's model has no LayerNorm (`normalization=None` in
-# `cfg`), so nothing sits between the stream and the attention layers. The model trained in
-# chapter 2 adds a LayerNorm before each attention layer and before the unembedding (it makes
-# training stable); chapter 4 (exercise 7) folds it into the weights, so that the circuits you
-# read here keep their meaning.
+# `model.cfg.n_layers` layers). This model has no LayerNorm (`normalization=None` in `cfg`), so
+# nothing sits between the stream and the attention layers. So has the larger model chapter 2
+# trains and chapters 3–5 analyse; models such as GPT-2 put a LayerNorm before each layer, and
+# chapter 4 (exercise 7) shows how to fold one into the weights so that circuits like the ones
+# you read here keep their meaning.
 #
 # - in: `tokens [batch, pos]`, `model` (an `AttnOnlyTransformer`)
 # - out: `(logits [batch, pos, d_vocab], patterns)` where `patterns` is a list with one

@@ -42,16 +42,15 @@ DEVICE = setup_runtime()
 # (loss, batches, a probe, a step, a loop), train a two-layer attention-only model on Python
 # source code on your CPU, and find the bump yourself.
 #
-# **One change from chapter 1: the trained model adds LayerNorm.** Chapter 1's model has no
-# LayerNorm (`ModelConfig(normalization=None)`). The model trained here, and analysed in chapters
-# 3–5, is `ModelConfig()`: the same two layers of four heads, plus a LayerNorm before each
-# attention layer and before the unembedding (`normalization="LN"`; the setup cell below prints
-# the parameters it adds). Why: the recipe was tuned with it, and the circuit it grows ends
-# stronger. Without LayerNorm the same recipe forms the heads sooner but ends weaker: measured on
-# seeds 0–2 (README, "Training recipe"), induction at steps 425–500 instead of 900–1,150, and a
-# final prefix-matching score of 0.60–0.68 instead of 0.70–0.75.
-# The heads' attention patterns and ablations run the real model, LayerNorm included; chapter 4
-# says where the weight-based scores leave it out.
+# **The trained model has chapter 1's architecture.** The model trained here, and analysed in
+# chapters 3–5, is `ModelConfig()`: like chapter 1's, two attention-only layers of four heads and
+# no LayerNorm (`normalization=None`), only larger (the setup cell below prints its sizes). An
+# earlier version of the course trained it with a LayerNorm before each attention layer and before
+# the unembedding; the recipe dropped it because without it the heads form in half the steps.
+# Measured on seeds 0–2 (README, "Training recipe"): induction at steps 425/450/500 without
+# LayerNorm, 900/900/1,150 with it. The price is a somewhat weaker circuit at the end: a final
+# prefix-matching score of 0.63/0.64/0.68 after 1,500 steps without LayerNorm, 0.70–0.75 after
+# 2,000 with it.
 #
 # **How this notebook works.** Each exercise states its goal, difficulty (★ … ★★★ and
 # ●○○○○ … ●●●●●), importance, time, and shapes in and out; up to three hints open one at a time
@@ -59,7 +58,7 @@ DEVICE = setup_runtime()
 # `# YOUR CODE HERE` and run the check below it. Hidden tests compare
 # with the package's reference when you submit. Expensive cells (training) are skipped when the
 # notebook is autograded; they then use the checkpoints shipped with the package (the same
-# recipe, 2,000 steps). The model comes from the package (`induction_course.model`), not from
+# recipe, 1,500 steps). The model comes from the package (`induction_course.model`), not from
 # your chapter-1 notebook.
 #
 # | Exercise | Points | Difficulty | Time |
@@ -84,6 +83,7 @@ import torch
 from induction_course import checkpoints, curves, metrics
 from induction_course.course.checks import ch02 as checks
 from induction_course.data import load_corpus
+from induction_course.evaluation import induction_formed
 from induction_course.model import AttnOnlyTransformer
 from induction_course.training import TrainConfig, default_model_config, train
 
@@ -97,9 +97,11 @@ corpus = load_corpus()  # the Python standard library, tokenized with the course
 pool = corpus.token_pool()  # ids that occur at least 8 times in training
 print(f"{corpus.train.numel():,} training tokens, {corpus.heldout.numel():,} held out; vocabulary {corpus.d_vocab}; "
       f"BOS = {corpus.bos}; {pool.numel()} ids in the pool")
-mcfg = default_model_config(corpus.d_vocab)  # the trained model: chapter 1's, plus LayerNorm
-ln_params = {n: list(p.shape) for n, p in AttnOnlyTransformer(mcfg).named_parameters() if n.startswith("ln")}
-print(f"torch threads: {torch.get_num_threads()}; normalization={mcfg.normalization!r}, LayerNorm adds {ln_params}")
+mcfg = default_model_config(corpus.d_vocab)  # the trained model: chapter 1's architecture, larger
+n_params = sum(p.numel() for p in AttnOnlyTransformer(mcfg).parameters())
+print(f"torch threads: {torch.get_num_threads()}; the model: {mcfg.n_layers} layers x {mcfg.n_heads} heads, "
+      f"d_model={mcfg.d_model}, d_head={mcfg.d_head}, n_ctx={mcfg.n_ctx}, normalization={mcfg.normalization!r}; "
+      f"{n_params:,} parameters")
 
 # %% [markdown]
 # ## Exercise 1 — The next-token loss (2 points, ★★, 10 min)
@@ -342,7 +344,7 @@ checks.compare_with_reference("train_step", train_step, seed=2402, batch=1, n_po
 # calling <code>train_step(model, optimizer, get_batch(step))</code>. </details>
 #
 # **Expected output**: `✔ train_loop: all visible checks passed.`; below, the loss of your loop
-# on real text falls from 6.14 at step 0 to 4.06 at step 59 (±0.05).
+# on real text falls from 6.77 at step 0 to 3.85 at step 59 (±0.05).
 
 # %% nbgrader={"solution": true, "grade_id": "ch2_train_loop_code"}
 def train_loop(model, optimizer, get_batch, n_steps: int) -> list:
@@ -361,9 +363,10 @@ checks.compare_with_reference("train_loop", train_loop, seed=2501, n_steps=6, ba
 # %% [markdown]
 # ## Your loop on real data
 #
-# Your loop trains the real model too. A few hundred steps on natural text alone, with AdamW: the
-# loss falls from `log(300) ≈ 5.7` as the model learns which tokens are common and which
-# follow which. (Skipped when autograding.)
+# Your loop trains the real model too. Sixty steps on natural text alone, with AdamW. The loss
+# starts above `log(300) ≈ 5.7`, the loss of uniform guesses (the untrained model's random logits
+# are confidently wrong: 6.77 at step 0, printed below), and falls as the model learns which tokens
+# are common and which follow which. (Skipped when autograding.)
 
 # %%
 if not AUTOGRADING:
@@ -383,13 +386,14 @@ if not AUTOGRADING:
 # %% [markdown]
 # ## The real run
 #
-# The package's `train` is the same loop with what makes induction heads form within two minutes
-# on a CPU (see the README's "Training recipe"): beside 8 natural windows, each step holds 28
-# short sequences of **repeated random segments** of varied length, at random position offsets;
-# a warm-up and cosine learning rate; 30 checkpoints, at each of which it measures the probe
-# losses, the head scores and the ICL score. `train(TrainConfig())` takes about 100 s on a 2-core
-# CPU. Set `TRAIN_MYSELF = True` to do it; otherwise (and always when autograding) we load the
-# shipped run, trained with exactly this configuration.
+# The package's `train` is the same loop with what makes induction heads form within a minute on a
+# CPU (see the README's "Training recipe"): beside 8 natural windows, each step holds 28 short
+# sequences of **repeated random segments** of varied length, at random position offsets; a warm-up
+# and cosine learning rate; 1,500 steps; 30 checkpoints, at each of which it measures the probe
+# losses, the head scores and the ICL score. `train(TrainConfig())` takes about 50 s on a 2-core
+# CPU (the shipped run: 53 s on one thread, printed below), and the induction heads have formed by
+# about a third of the way in. Set `TRAIN_MYSELF = True` to do it; otherwise (and always when
+# autograding) we load the shipped run, trained with exactly this configuration.
 
 # %%
 TRAIN_MYSELF = False
@@ -403,7 +407,12 @@ history = checkpoints.load_history(run_dir)
 tokens_per_step, train_losses = checkpoints.load_train_losses(run_dir)
 steps = [h["step"] for h in history]
 later_all = [h["loss_later_repeats"] for h in history]  # every checkpoint's later-copy loss (the probe below)
-print(f"{len(history)} checkpoints, steps {steps[0]} .. {steps[-1]}; {tokens_per_step} tokens per step")
+print(f"{len(history)} checkpoints, steps {steps[0]} .. {steps[-1]}; {tokens_per_step} tokens per step; "
+      f"trained in {history[-1]['seconds']:.0f} s")
+formed = curves.first_step_reaching(history, induction_formed)  # the criterion `induction-course report` prints
+print("induction heads formed (layer-1 prefix-matching >= 0.5, layer-0 previous-token >= 0.5, later copies < half "
+      "the first copy's loss): " + (f"at step {formed['step']}, {formed['seconds']:.0f} s into training"
+                                    if formed else "not at any checkpoint"))
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -418,14 +427,15 @@ ax.set_xlabel("step")
 ax.set_ylabel("loss")
 ax.legend()
 plt.show()
-print(f"smoothed loss: {smoothed[0]:.2f} at step 0, {smoothed[100]:.2f} at step 100, {smoothed[400]:.2f} at step 400; "
-      f"from step 150 on it falls fastest between steps {k} and {k + 100}: {smoothed[k]:.2f} -> {smoothed[k + 100]:.2f}")
+print(f"smoothed loss: {smoothed[0]:.2f} at step 0, {smoothed[100]:.2f} at step 100, {smoothed[150]:.2f} at step 150, "
+      f"{smoothed[400]:.2f} at step 400; from step 150 on it falls fastest between steps {k} and {k + 100}: "
+      f"{smoothed[k]:.2f} -> {smoothed[k + 100]:.2f}")
 
 # %% [markdown]
-# The curve falls fast (from about 6.0 to 4.4 in the first 100 steps, printed above), flattens
-# (about 3.7 at step 400), then falls again: the steepest 100-step fall after step 150 is the
-# shaded window (steps 440–540, 3.65 → 2.90 in the shipped run). That second fall is the bump.
-# Let us see what happens to repeated tokens in that window.
+# The curve falls fast (from 6.6 to 4.3 in the first 100 steps, printed above), flattens (4.1 at
+# step 150), then falls again: the steepest 100-step fall after step 150 is the shaded window
+# (steps 198–298, 3.92 → 3.01 in the shipped run), after which it flattens once more (2.73 at step
+# 400). That second fall is the bump. Let us see what happens to repeated tokens in that window.
 #
 # ## Exercise 6 — Losses on repeated tokens (2 points, ★★, 10 min)
 #
@@ -447,7 +457,7 @@ print(f"smoothed loss: {smoothed[0]:.2f} at step 0, {smoothed[100]:.2f} at step 
 # over the columns of copy 0 and over those of copy ≥ 1; return both as Python floats. </details>
 #
 # **Expected output**: `✔ repeat_losses: all visible checks passed.`; in the sweep below, the
-# last checkpoint's later-copy loss is 0.54 against 5.80 on the first copy (±0.05).
+# last checkpoint's (step 1423) later-copy loss is 0.75 against 5.82 on the first copy (±0.05).
 
 # %% nbgrader={"solution": true, "grade_id": "ch2_repeat_losses_code"}
 def repeat_losses(per_token_loss: torch.Tensor, seg_len: int) -> tuple:
@@ -490,8 +500,8 @@ checks.compare_with_reference("repeat_losses", repeat_losses, seed=2602, batch=2
 # <details><summary>Hint 3</summary> <code>float(per_token_loss[:, late - 1].mean() - per_token_loss[:, early - 1].mean())</code>. </details>
 #
 # **Expected output**: `✔ icl_score: all visible checks passed.`; in the sweep below, the ICL
-# score of the last checkpoint is −0.57 (±0.01), with a standard error of 0.22 over its 128
-# windows.
+# score of the last checkpoint (step 1423) is −0.48 (±0.01), with a standard error of 0.22 over
+# its 128 windows.
 
 # %% nbgrader={"solution": true, "grade_id": "ch2_icl_score_code"}
 def icl_score(per_token_loss: torch.Tensor) -> float:
@@ -552,7 +562,8 @@ print(f"last checkpoint (step {ck_steps[-1]}): first copy {firsts[-1]:.2f}, late
       f"ICL score {icls[-1]:+.2f} ± {icl_ses[-1]:.2f} (standard error, {len(text)} windows)")
 jumps = torch.tensor(icls).diff().abs()
 print(f"ICL score: median standard error {torch.tensor(icl_ses).median():.2f}, median change between "
-      f"consecutive checkpoints {jumps.median():.2f}, largest change {jumps.max():.2f}")
+      f"consecutive checkpoints {jumps.median():.2f}, largest change {jumps.max():.2f}; it drops most between steps "
+      "{} and {}".format(*curves.change_window(ck_steps, icls, rising=False)))
 
 # %% [markdown]
 # ## Exercise 8 — Finding the bump (1 point, ★, 10 min)
@@ -576,7 +587,7 @@ print(f"ICL score: median standard error {torch.tensor(icl_ses).median():.2f}, m
 # index. </details>
 #
 # **Expected output**: `✔ find_bump: all visible checks passed.`, then "the later-copy loss drops
-# most between step 532 and step 600" (the shipped run's 30 checkpoints).
+# most between step 259 and step 304" (the shipped run's 30 checkpoints).
 
 # %% nbgrader={"solution": true, "grade_id": "ch2_find_bump_code"}
 def find_bump(steps: list, values: list, rising: bool = True) -> int:
@@ -605,10 +616,11 @@ for seed in (2804, 2805):
 # %% [markdown]
 # **How the marker is placed.** A checkpoint series only says that the drop happened somewhere
 # *between* two checkpoints; `find_bump` returns the checkpoint at the *end* of that interval.
-# Drawing a single line there puts it after the drop (with every second checkpoint it lands on step
-# 671, when the training loss has nearly finished falling). So the plot below shades the whole
-# interval between the two checkpoints (`curves.change_window`, the same rule as `find_bump`, on
-# all 30 checkpoints), with the training loss's steepest fall from the plot above beside it.
+# Drawing a single line there puts it after the drop: with every second checkpoint (the sweep
+# above) it lands on step 304 (printed below), when the training loss's steepest fall (steps
+# 198–298) is already over. So the plot below shades the whole interval between the two checkpoints
+# (`curves.change_window`, the same rule as `find_bump`, on all 30 checkpoints), with the training
+# loss's steepest fall from the plot above beside it.
 
 # %%
 lo, hi = curves.change_window(steps, later_all, rising=False)  # the package's find_bump, as a window
@@ -623,20 +635,26 @@ pm = [h["best_prefix_matching_layer1"] for h in history]
 print(f"steps {lo} -> {hi}: later-copy loss {later_all[i_lo]:.2f} -> {later_all[i_hi]:.2f}, "
       f"training loss (smoothed) {smoothed[lo]:.2f} -> {smoothed[hi]:.2f}, "
       f"best layer-1 prefix-matching score {pm[i_lo]:.2f} -> {pm[i_hi]:.2f}")
-print(f"prefix-matching score {pm[steps.index(405)]:.2f} at step 405, {pm[-1]:.2f} at step {steps[-1]}; "
-      "it rises most between steps {} and {} (curves.bump_window, what `induction-course report` prints)".format(
-          *curves.bump_window(history)))
+pm_lo, pm_hi = curves.bump_window(history)  # where the prefix-matching score rises most (what the report prints)
+i_before = steps.index(pm_lo) - 1  # the checkpoint before that rise
+print(f"best layer-1 prefix-matching score: {pm[i_before]:.2f} at step {steps[i_before]}; it rises most between steps "
+      f"{pm_lo} and {pm_hi} ({pm[steps.index(pm_lo)]:.2f} -> {pm[steps.index(pm_hi)]:.2f}, curves.bump_window); "
+      f"{pm[-1]:.2f} at step {steps[-1]}")
+print("with every second checkpoint (the sweep) the later-copy loss drops most between steps {} and {}".format(
+    *curves.change_window(ck_steps, laters, rising=False)))
 
 # %% [markdown]
-# In the shipped run the later-copy loss falls most between steps 532 and 600 (4.03 → 3.13 nats,
-# printed above), right after the training loss's steepest fall (steps 440–540) and while it is
-# still falling (2.97 → 2.70). The best layer-1 prefix-matching score (chapter 3's induction
-# detector) rises most just before, between steps 467 and 532, and keeps rising through the window
-# (0.29 → 0.38; 0.05 at step 405, 0.72 at the end). So the bump is steps ~440–600, and each series
-# locates it to within one or two checkpoints. The ICL score in the sweep plot does not: its median
-# standard error (the shaded band: 0.21, printed under the sweep) is four times its median change
-# between consecutive checkpoints (0.05), so on 128 windows of this model it cannot locate the bump
-# by itself.
+# In the shipped run the later-copy loss falls most between steps 259 and 304 (4.14 → 3.09 nats,
+# printed above), at the end of the training loss's steepest fall (steps 198–298) and while it is
+# still falling (3.32 → 2.99). The best layer-1 prefix-matching score (chapter 3's induction
+# detector) rises most just before, between steps 217 and 259 (0.12 → 0.26), and keeps rising
+# through the window (0.26 → 0.39; 0.05 at step 178, 0.63 at the end). So the bump is steps
+# ~200–304, and each series locates it to within one or two checkpoints. The heads are not finished
+# when it ends: the report's criterion (printed under "The real run") first holds at step 450. The
+# ICL score in the sweep plot does not locate the bump: its median standard error (the shaded band:
+# 0.22, printed under the sweep) is more than twice its median change between consecutive
+# checkpoints (0.09), and it drops most between steps 27 and 77, long before the bump. On 128
+# windows of this model it cannot locate the bump by itself.
 #
 # ## Experiment: what has to go right
 #
@@ -644,15 +662,15 @@ print(f"prefix-matching score {pm[steps.index(405)]:.2f} at step 405, {pm[-1]:.2
 # trains the same model twice for 900 steps: with the repeated segments, and with natural text
 # only (`synthetic_fraction=0`), and watches the first- and later-copy losses of the probe.
 #
-# Training both takes about 45 s each on a quiet 2-core CPU; the shipped file took 188 s for both
-# (106 s + 82 s, printed below) with one thread on the course's 2-core machine while other jobs
-# ran; and with torch's default thread count at about 5× CPU contention it took 1,969 s: every
-# thread waits for the others when there are more threads than free cores. So by default the cell
-# **loads the result shipped with the course**, `data/chapter2_comparison.json`, written by
-# `python -m induction_course.curves` (which calls `curves.comparison_runs()`: the same two
-# seeded trainings). Set `TRAIN_COMPARISON = True` to train for real: a progress bar per run, and
-# `torch.set_num_threads` sized to the free cores (`curves.free_cpu_threads()`). When autograding
-# it always loads the file.
+# Training both takes minutes, not seconds: the shipped file took 137 s for both (96 s + 41 s,
+# printed below) with one thread on the course's 2-core machine while other jobs ran. More torch
+# threads than free cores make it much slower, not faster: every thread waits for the others
+# (beside two busy processes, two threads made a training step 5× slower than one; README,
+# "Threads"). So by default the cell **loads the result shipped with the course**,
+# `data/chapter2_comparison.json`, written by `python -m induction_course.curves` (which calls
+# `curves.comparison_runs()`: the same two seeded trainings). Set `TRAIN_COMPARISON = True` to
+# train for real: a progress bar per run, and `torch.set_num_threads` sized to the free cores
+# (`curves.free_cpu_threads()`). When autograding it always loads the file.
 
 # %%
 TRAIN_COMPARISON = False
@@ -670,16 +688,19 @@ for n, (label, hist) in enumerate(comparison["runs"].items()):
             label=f"{label}: first copy")
 ax.set_xlabel("step"); ax.set_ylabel("loss on the probe"); ax.legend(fontsize=8)
 plt.show()
-for label, hist in comparison["runs"].items():
+for label, hist in comparison["runs"].items():  # the last five of each run's 8 checkpoints
     print(f"{label:>24}: " + "  ".join(f"step {h['step']}: {h['loss_first_repeat']:.2f} / {h['loss_later_repeats']:.2f}"
-                                      for h in hist if h["step"] in (389, 543, 714, 900)) + "  (first / later copy)")
+                                      for h in hist[-5:]) + "  (first / later copy); best layer-1 prefix-matching "
+          f"score at step {hist[-1]['step']}: {hist[-1]['best_prefix_matching_layer1']:.2f}")
 
 # %% [markdown]
-# With repeated segments, the later-copy loss sits near 5.1 until step 389 (5.13, against 5.56 on
-# the first copy), then falls: 4.53 at step 543, 3.11 at step 900, while the first copy stays at
-# 6.16. Induction is forming but not finished at step 900 (the shipped 2,000-step run ends at about
-# 0.5). On natural text only, the later copies cost as much as the first (7.37 against 7.42 at
-# step 900): no induction within 900 steps. Chapter 3 finds the heads responsible.
+# With repeated segments, the later copies already cost less than the first at step 253 (4.30
+# against 5.99), less than half at step 389 (2.14 against 5.98), and 0.76 at step 900 (first copy
+# 5.79), with a best layer-1 prefix-matching score of 0.65: within 900 steps induction has formed
+# and nearly finished, about where the shipped 1,500-step run ends (later copies 0.75 at step 1423
+# in the sweep, prefix-matching 0.63 at step 1500). On natural text only, the later copies cost
+# about as much as the first (7.65 against 7.74 at step 900) and the prefix-matching score is 0.02
+# at step 900: no induction within 900 steps. Chapter 3 finds the heads responsible.
 
 # %% [markdown] nbgrader={"grade_id": "ch2_written_intro", "locked": true}
 # ## Written questions (4 points, graded by hand)
@@ -719,10 +740,10 @@ for label, hist in comparison["runs"].items():
 # %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch2_written_segments", "points": 2}
 # ### BEGIN SOLUTION
 # **Model answer.** With repeated segments the later copies of the probe become much cheaper than
-# the first: 3.11 against 6.16 nats at step 900 (5.13 against 5.56 at step 389), so the model
-# predicts repeated tokens from context, i.e. induction is forming. On natural text only the
-# later copies cost as much as the first (7.37 against 7.42): no induction within 900 steps. The
-# segments make the skill pay often and early. At initialisation attention is spread over the
+# the first: 0.76 against 5.79 nats at step 900 (already 2.14 against 5.98 at step 389), so the
+# model predicts repeated tokens from context, i.e. induction has formed. On natural text only the
+# later copies cost about as much as the first (7.65 against 7.74): no induction within 900 steps.
+# The segments make the skill pay often and early. At initialisation attention is spread over the
 # whole context, so the gradient that grows a previous-token head together with an induction head
 # is diluted by the context length; short repeated segments give it a strong, frequent signal,
 # while in natural code useful repeats are rarer and far apart.

@@ -82,7 +82,7 @@ from induction_course.probes import repeated_random_tokens
 AUTOGRADING = bool(os.environ.get("NBGRADER_EXECUTION"))
 torch.manual_seed(0)
 
-model = checkpoints.load_model().eval()  # the shipped run's final checkpoint (step 2000)
+model = checkpoints.load_model().eval()  # the shipped run's final checkpoint (step 1500)
 cfg = model.cfg
 eval_set = checkpoints.load_eval_set()
 BOS = eval_set.bos
@@ -90,6 +90,7 @@ pool = torch.tensor(checkpoints.load_config()["token_pool"])  # tokens that occu
 
 text = eval_set.text[:8, :64]  # [8, 64] held-out Python source, BOS first
 probe = repeated_random_tokens(8, 25, 2, pool, BOS, seed=0)  # [8, 51]: BOS, 25 random tokens, the same 25 again
+paper_probe = repeated_random_tokens(10, 25, 4, pool, BOS, seed=0)  # [10, 101]: 4 copies, the report's probe (exercise 8)
 print(cfg)
 print("text", list(text.shape), "probe", list(probe.shape))
 print("|".join(viz.token_labels(text[0]))[:200])  # one label per token, bytes escaped
@@ -170,7 +171,8 @@ print("same pattern as our model:", torch.allclose(bcache[hook_name("pattern", 1
 # - in: `pattern [batch, head, q, k]`
 # - out: `[head]`, values in `[0, 1]`; a head that always attends to itself scores 1.
 #
-# **Expected output**: `layer 0 on the probe: tensor([0.1401, 0.0134, 0.0144, 0.1138])` (each within ±1e-3).
+# **Expected output**: `layer 0 on the probe: tensor([0.0200, 0.0509, 0.0681, 0.0019])` (each within ±1e-3): no head of
+# layer 0 reads its own token much.
 #
 # <details><summary>Hint 1</summary>
 #
@@ -215,9 +217,10 @@ for seed in (3101, 3102):
 # sub-diagonal). This is the first half of the induction circuit.
 #
 # - in: `pattern [batch, head, q, k]`
-# - out: `[head]` in `[0, 1]`. On the shipped model's layer 0 two heads score above 0.8.
+# - out: `[head]` in `[0, 1]`. On the shipped model's layer 0 two heads score above 0.7.
 #
-# **Expected output**: `layer 0 on the probe: tensor([0.1746, 0.9111, 0.8866, 0.3253])` (±1e-3): heads 0.1 and 0.2 are previous-token heads.
+# **Expected output**: `layer 0 on the probe: tensor([0.7562, 0.0740, 0.0850, 0.9758])` (±1e-3): heads 0.0 and 0.3 are
+# previous-token heads, 0.3 an almost pure one (0.98), 0.0 a weaker one (0.76).
 #
 # <details><summary>Hint 1</summary>
 #
@@ -264,7 +267,8 @@ for seed in (3201, 3202):
 # - in: `pattern [batch, head, q, k]`
 # - out: `[head]` in `[0, 1]`.
 #
-# **Expected output**: `layer 1 on the probe: tensor([0.2271, 0.1571, 0.2046, 0.1823])` (±1e-3).
+# **Expected output**: `layer 1 on the probe: tensor([0.6610, 0.2985, 0.3109, 0.2710])` (±1e-3): head 1.0 rests on BOS
+# more than twice as much as the other layer-1 heads.
 #
 # <details><summary>Hint 1</summary>
 #
@@ -316,7 +320,7 @@ for seed in (3301, 3302):
 # Build a boolean mask `[batch, q, k]` by broadcasting `tokens[:, None, :]` against
 # `tokens[:, :, None]`, keep `k < q`, then weight the pattern with it.
 #
-# **Expected output**: `layer 0 on the probe: tensor([0.0024, 0.0006, 0.0019, 0.0104])` (±1e-3): no duplicate-token head in this model.
+# **Expected output**: `layer 0 on the probe: tensor([0.0044, 0.0170, 0.0210, 0.0008])` (±1e-3): no duplicate-token head in this model.
 #
 # <details><summary>Hint 1</summary>
 #
@@ -371,7 +375,8 @@ for seed in (3401, 3402, 3403):
 # - in: `pattern [batch, head, q, k]`, `tokens [batch, pos]`
 # - out: `[head]` in `[0, 1]`; an ideal induction head scores 1.
 #
-# **Expected output**: `layer 1 on the probe: tensor([0.5891, 0.5316, 0.6735, 0.5149])` (±1e-3): every layer-1 head does some induction.
+# **Expected output**: `layer 1 on the probe: tensor([0.2988, 0.5169, 0.5522, 0.5018])` (±1e-3): heads 1.1–1.3 put about
+# half their attention on the induction target, head 1.0 only 0.30 (exercise 8 comes back to it).
 #
 # <details><summary>Hint 1</summary>
 #
@@ -428,7 +433,7 @@ for seed in (3501, 3502, 3503):
 # - in: `model`, `tokens [batch, pos]`, `detector`
 # - out: `[n_layers, n_heads]`, row `l` = `detector(pattern of blocks.l)`.
 #
-# **Expected output**: the previous-token table `[[0.1746, 0.9111, 0.8866, 0.3253], [0.0314, 0.0310, 0.0258, 0.0291]]` (±1e-3).
+# **Expected output**: the previous-token table `[[0.7562, 0.0740, 0.0850, 0.9758], [0.0218, 0.0304, 0.0227, 0.0284]]` (±1e-3).
 #
 # <details><summary>Hint 1</summary>
 #
@@ -485,7 +490,7 @@ checks.compare_with_reference("scores_with_cache", scores_with_cache, seed=3603,
 # is the hook point's name and `hook.layer()` (a method) its layer, so one function can serve
 # every layer. (Binding the layer with `functools.partial` or a default argument works too.)
 #
-# **Expected output**: the induction table, row 0 ≈ `[0.004, 0.0001, 0.0001, 0.009]` and row 1 ≈ `[0.5891, 0.5316, 0.6735, 0.5149]` (±1e-3).
+# **Expected output**: the induction table, row 0 ≈ `[0.0006, 0.0236, 0.0223, 0.0000]` and row 1 ≈ `[0.2988, 0.5169, 0.5522, 0.5018]` (±1e-3).
 #
 # <details><summary>Hint 1</summary>
 #
@@ -584,10 +589,17 @@ plt.show()
 # - out: `{"previous_token": [(layer, head), ...], "induction": [(layer, head), ...]}`, pairs of
 #   ints, ordered by layer then head. "Above" means `>`.
 #
-# The second check applies your function to the shipped model's tables (the reference finds the
-# same heads as `induction-course report`).
+# The second check applies your function to the shipped model's tables on **the paper's probe**,
+# the one `induction-course report` and chapters 4 and 5 use: 10 sequences of 25 random tokens
+# repeated 4 times (`paper_probe`, `[10, 101]`), so the reference finds the same heads as the
+# report. The choice matters here. On our probe every query has exactly one earlier copy, and
+# head 1.0 scored 0.30 (exercise 5), below the threshold 0.4; on the paper's probe, where the
+# queries of the third and fourth copies can match two or three earlier copies, the cell prints
+# 0.48 for it, just above. Head 1.0 is the weakest of the four induction heads, and a detector's
+# verdict depends on the input it was measured on.
 #
-# **Expected output**: `{'previous_token': [(0, 1), (0, 2)], 'induction': [(1, 0), (1, 1), (1, 2), (1, 3)]}`.
+# **Expected output**: `induction scores, layer 1, paper's probe: tensor([0.4750, 0.6157, 0.6373, 0.5959])` (±1e-3)
+# and `{'previous_token': [(0, 0), (0, 3)], 'induction': [(1, 0), (1, 1), (1, 2), (1, 3)]}`.
 #
 # <details><summary>Hint 1</summary>
 #
@@ -620,7 +632,8 @@ def identify_heads(prev_scores: torch.Tensor, induction_scores: torch.Tensor, th
 
 # %% nbgrader={"grade": true, "grade_id": "ch3_identify_heads", "points": 2}
 checks.check_identify_heads(identify_heads)
-shipped_tables = metrics.head_scores(model, probe)  # the package's tables: this cell rests on no other exercise
+shipped_tables = metrics.head_scores(model, paper_probe)  # the package's tables: this cell rests on no other exercise
+print("induction scores, layer 1, paper's probe:", shipped_tables["prefix_matching"][1])
 found = identify_heads(shipped_tables["previous_token"], shipped_tables["prefix_matching"])
 print(found)
 checks.check_shipped_heads(found)
@@ -635,8 +648,9 @@ for seed in (3801, 3802, 3803):
 # An induction head in layer 1 at a token `A` must find the key whose *previous* token is `A`.
 # A token alone does not know its predecessor; the layer-0 previous-token head writes it into
 # the key position's residual stream: at position `k` it adds (roughly) `W_E[tokens[k-1]] @
-# W_OV^{0,h}`. The layer-1 head's keys read that (**K-composition**). So, leaving LayerNorm and
-# positions aside, the score of a query token `a` for a key whose previous token is `b` is
+# W_OV^{0,h}`. The layer-1 head's keys read that (**K-composition**). So, leaving positions aside
+# (the shipped model has no LayerNorm, so there is no scale to fold in), the score of a query token
+# `a` for a key whose previous token is `b` is
 #
 # $$M[a, b] = W_E[a]\; W_{QK}^{1,h'}\; \big(W_E[b]\, W_{OV}^{0,h}\big)^\top,\qquad
 # M = W_E\, W_{QK}^{1,h'}\, (W_E W_{OV}^{0,h})^\top \in \mathbb{R}^{d_{vocab}\times d_{vocab}}.$$
@@ -656,10 +670,12 @@ for seed in (3801, 3802, 3803):
 # - in: `model`, `prev_head`, `ind_head` (ints)
 # - out: `[d_vocab, d_vocab]`; row = query token, column = the key's previous token.
 #
-# On the shipped model, with a previous-token head, the diagonal holds the row maximum for most
-# tokens of the pool; with a head that is not a previous-token head it rarely does.
+# On the shipped model the two previous-token heads differ. Through head 0.3 the diagonal holds
+# the row maximum for nearly every token of the pool; through head 0.0, the weaker
+# previous-token head, for a quarter to a third of them; through heads 0.1 and 0.2, which are
+# not previous-token heads, hardly more often than chance.
 #
-# **Expected output**: in the table printed by the check cell, the rows of the previous-token heads 0.1 and 0.2 are around 0.7–0.87, the others below 0.2 (e.g. row 2 ≈ `[0.8662, 0.7254, 0.8099, 0.7324]`). The plot below it should look like this, a dark red diagonal:
+# **Expected output**: in the table printed by the check cell (142 pool tokens, chance 1/142 ≈ 0.007), row 3 (head 0.3) is 0.98–1.00, row 0 (head 0.0) 0.24–0.35, rows 1 and 2 at most 0.03 (e.g. row 3 ≈ `[1.0000, 0.9789, 0.9859, 1.0000]`, row 0 ≈ `[0.3521, 0.3310, 0.2394, 0.2958]`, ±1e-3). The plot below it, drawn through the strongest previous-token head and the strongest induction head, should look like this, a dark red diagonal:
 #
 # ![expected K-composition circuit](expected_kcomp.png)
 #
@@ -698,7 +714,8 @@ for h0 in range(cfg.n_heads):
     for h1 in range(cfg.n_heads):
         M = kcomp_token_circuit(model, h0, h1)[pool][:, pool]
         diag_top1[h0, h1] = (M.argmax(-1) == torch.arange(len(pool))).float().mean()
-print("fraction of pool tokens whose row maximum is on the diagonal (rows: layer-0 head, cols: layer-1 head):")
+print(f"fraction of the {len(pool)} pool tokens whose row maximum is on the diagonal (chance {1 / len(pool):.3f}; "
+      "rows: layer-0 head, cols: layer-1 head):")
 print(diag_top1)
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("kcomp_token_circuit", kcomp_token_circuit, seed=3901, prev_head=2, ind_head=0, n_heads=3)
@@ -708,8 +725,11 @@ checks.compare_with_reference("kcomp_token_circuit", kcomp_token_circuit, seed=3
 # %%
 my_identify = checks.mine_or_reference("identify_heads", identify_heads, 8)
 my_kcomp = checks.mine_or_reference("kcomp_token_circuit", kcomp_token_circuit, 9)
-heads = my_identify(metrics.head_scores(model, probe)["previous_token"], metrics.head_scores(model, probe)["prefix_matching"])
-prev_h, ind_h = heads["previous_token"][0][1], heads["induction"][0][1]
+paper_tables = metrics.head_scores(model, paper_probe)
+heads = my_identify(paper_tables["previous_token"], paper_tables["prefix_matching"])
+# the strongest of each kind: the highest previous-token score, the highest induction score
+prev_h = max(heads["previous_token"], key=lambda lh: paper_tables["previous_token"][lh])[1]
+ind_h = max(heads["induction"], key=lambda lh: paper_tables["prefix_matching"][lh])[1]
 M = my_kcomp(model, prev_h, ind_h)[pool][:, pool]
 fig, ax = plt.subplots(figsize=(5, 4.5))
 ax.imshow(M[:60, :60], cmap="RdBu_r", vmin=-M[:60, :60].abs().max(), vmax=M[:60, :60].abs().max())
@@ -721,10 +741,11 @@ plt.show()
 # %% [markdown]
 # ## An explorer
 #
-# Pick a prompt, a layer and a head. Things to try: the previous-token heads on natural text
-# (the stripe below the diagonal survives real code); the induction heads on natural text (they
-# light up where a name or keyword repeats, e.g. `self` … `self`); a layer-1 head that is not an
-# induction head.
+# Pick a prompt, a layer and a head. Things to try: the previous-token heads 0.0 and 0.3 on
+# natural text (does the stripe below the diagonal survive real code?); the induction heads on
+# natural text (in the first snippet, does the `st` of `stops` look at the tokens after the
+# earlier `st`s, of `starts` and `last`?); head 1.0, the weakest induction head on the probe, on
+# code; a layer-0 head that is not a previous-token head.
 
 # %%
 prompts = {"repeated random tokens": probe[0], "python source": text[0], "python source 2": text[1]}
@@ -733,12 +754,17 @@ viz.head_explorer(model, prompts)
 # %% [markdown]
 # ## What you found
 #
-# - Layer 0 holds **previous-token heads** (0.1 and 0.2 in the shipped run): each position
-#   carries the identity of the token before it.
+# - Layer 0 holds two **previous-token heads** in the shipped run: 0.3, almost pure (0.98 on the
+#   probe), and 0.0, weaker (0.76). They write into each position the identity of the token
+#   before it.
 # - Layer 1 holds **induction heads**: on a repeated sequence they attend to the token after the
-#   earlier copy of the current token.
+#   earlier copy of the current token. Heads 1.1–1.3 do it clearly (0.50–0.55 on our probe);
+#   head 1.0 is weaker (0.30 on our probe, 0.48 on the paper's) and rests on BOS more (0.66).
 # - The two are wired by **K-composition**: the induction head's keys read what the
-#   previous-token head wrote, and its token QK circuit through that head is diagonal.
+#   previous-token head wrote, and its token QK circuit through that head is diagonal. In this
+#   model that is true of head 0.3 (0.98–1.00 of the pool tokens have their row maximum on the
+#   diagonal, for every induction head) and only partly of head 0.0 (0.24–0.35): the token
+#   matching runs reliably through one previous-token head, although the detector found two.
 #
 # Chapter 4 measures this the paper's way (prefix matching, copying, composition scores) over
 # training, and chapter 5 removes the heads to show they cause the in-context learning.
@@ -751,34 +777,37 @@ viz.head_explorer(model, prompts)
 # the points. Your instructor grades these answers by hand after the autograder has run.
 
 # %% [markdown] nbgrader={"grade_id": "ch3_written_not_proof_question", "locked": true}
-# **Written question 1 (2 points).** The layer-1 heads score high on the induction detector (the
-# "induction" table of "All detectors on the shipped model"). Why is that not yet proof that they
-# are induction heads? Say what the score measures, what it cannot tell, and what you would
-# measure to complete the argument.
+# **Written question 1 (2 points).** The layer-1 heads score far above the layer-0 heads on the
+# induction detector (the "induction" table of "All detectors on the shipped model"). Why is that
+# not yet proof that they are induction heads? Say what the score measures, what it cannot tell,
+# and what you would measure to complete the argument.
 
 # %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch3_written_not_proof", "points": 2}
 # ### BEGIN SOLUTION
 # **Model answer.** The detector measures *where* a head attends, on one kind of input: on the
-# repeated random tokens, the four layer-1 heads put about 0.51–0.67 of their attention on the
-# token after the earlier copy of the current token, the layer-0 heads about 0. It says nothing
-# about what the head *writes* from there (it could attend to the right token and write something
-# useless: its OV circuit must copy, chapter 4) and nothing about whether the model *uses* it (a
-# head can look right and not matter: remove it and see whether the loss on the repeats rises,
-# chapter 5). It is a correlation on a synthetic input. To complete the argument: the copying
+# repeated random tokens, heads 1.1–1.3 put about 0.50–0.55 of their attention on the token after
+# the earlier copy of the current token, head 1.0 only 0.30, the layer-0 heads about 0.02 or
+# less. Even the verdict depends on the input: on the paper's probe, with four copies, head 1.0
+# scores 0.48 and passes the threshold 0.4 it failed on ours (exercise 8). The score says
+# nothing about what the head *writes* from there (it could attend to the right token and write
+# something useless: its OV circuit must copy, chapter 4) and nothing about whether the model
+# *uses* it (a head can look right and not matter: remove it and see whether the loss on the
+# repeats rises, chapter 5). It is a correlation on a synthetic input. To complete the argument: the copying
 # score or OV top-1 of these heads, and an ablation that costs the later repeats their low loss
 # (with a control head that does not).
 #
 # **Rubric (2 points).** 1 point: the score is about attention (where), on one input, citing the
-# table's layer-1 values (about 0.5–0.7). 1 point: names what is missing, what the head writes
-# (OV/copying) *and* whether the model depends on it (an ablation or another causal test).
-# Half a point if only one of the two is named.
+# table's layer-1 values (about 0.5–0.55 for 1.1–1.3, 0.30 for 1.0; or the 0.48 of head 1.0 on
+# the paper's probe as a sign that the input matters). 1 point: names what is missing, what the
+# head writes (OV/copying) *and* whether the model depends on it (an ablation or another causal
+# test). Half a point if only one of the two is named.
 # ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade_id": "ch3_written_kcomp_question", "locked": true}
 # **Written question 2 (2 points).** How does an induction head know where to attend? Explain
 # K-composition with exercise 9: the picture of `W_E W_QK (W_E W_OV)^T` and the printed table of
-# the fraction of tokens whose row maximum is on the diagonal. Compare the rows of heads 0.1 and
-# 0.2 with those of heads 0.0 and 0.3.
+# the fraction of tokens whose row maximum is on the diagonal. Compare the rows of the two
+# previous-token heads, 0.0 and 0.3, with each other and with those of heads 0.1 and 0.2.
 
 # %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch3_written_kcomp", "points": 2}
 # ### BEGIN SOLUTION
@@ -787,15 +816,20 @@ viz.head_explorer(model, prompts)
 # previous-token head writes it there. The induction head's keys read that (K-composition),
 # while its query is the current token; so the score of query token `a` for a key whose previous
 # token is `b` is `W_E[a] W_QK (W_E[b] W_OV^0)^T`, large when `a = b`. The picture shows a dark
-# diagonal, and the table confirms it: through heads 0.1 and 0.2 the row maximum is on the diagonal
-# for about 0.7–0.87 of the pool tokens (e.g. 0.87, 0.73, 0.81, 0.73 through 0.2), through 0.0 and
-# 0.3, which are not previous-token heads, below 0.2.
+# diagonal, and the table confirms it: through head 0.3 the row maximum is on the diagonal for
+# 0.98–1.00 of the 142 pool tokens, for each of the four induction heads. Through head 0.0, the
+# other previous-token head, only for 0.24–0.35: far above chance (1/142 ≈ 0.007) but far below
+# 0.3, so what 0.3 writes lets the keys single out the matching token almost always, what 0.0
+# writes only for a quarter to a third of the tokens. Through 0.1 and 0.2, which are not
+# previous-token heads, 0.01–0.03, about chance. A previous-token pattern (0.76 for head 0.0) is
+# not enough: what the head writes must be something the induction head's keys can match.
 #
 # **Rubric (2 points).** 1 point: the mechanism, the previous-token head writes the previous
 # token into each position, and the induction head's *keys* read it while its query is the current
-# token. 1 point: cites the table (rows 0.1 and 0.2 around 0.7–0.87 against below 0.2 for 0.0 and
-# 0.3) or the diagonal of the picture as the evidence. Half a point for "Q- or V-composition"
-# with otherwise correct reasoning.
+# token. 1 point: cites the table (row 0.3 at 0.98–1.00, row 0.0 at 0.24–0.35, rows 0.1 and 0.2
+# near chance, about 0.01–0.03) or the diagonal of the picture as the evidence, and notices that
+# 0.0 composes far less than 0.3 (half of this point without that). Half a point for "Q- or
+# V-composition" with otherwise correct reasoning.
 # ### END SOLUTION
 
 # %% [markdown]
@@ -803,8 +837,8 @@ viz.head_explorer(model, prompts)
 #
 # Before chapter 4, write three or four sentences below, without looking back: what does a
 # previous-token head write into the residual stream, and where? How does an induction head use
-# it (which of Q, K, V reads it)? Which numbers in this notebook convinced you that heads 0.1 and
-# 0.2 feed the induction heads, and what would you measure next to be sure they *cause* the
-# behaviour?
+# it (which of Q, K, V reads it)? Which numbers in this notebook convinced you that head 0.3
+# feeds the induction heads, and how much head 0.0 does? What would you measure next to be sure
+# they *cause* the behaviour?
 #
 # *Your summary:*

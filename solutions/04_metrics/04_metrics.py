@@ -41,21 +41,24 @@ DEVICE = setup_runtime()
 # did not: **which weights make the circuit, and which metric can tell?** Olsson et al. (2022)
 # and Elhage et al. (2021) score heads from their weights — copying (the OV circuit) and
 # composition (how a layer-1 head reads a layer-0 head). You implement those scores, then test
-# them against the model: do they pick out the previous-token heads that chapter 3 found? Where
-# they do not, you build sharper ones (the token-level K-circuit, and the key score split by the
-# head it comes through), and finally an ICL score whose noise you measure before you read a
-# phase change into it.
+# them against the model: do they pick out the previous-token heads that chapter 3 found, and
+# say how much each induction head reads from each? Then you build sharper ones (the token-level
+# K-circuit, and the key score split by the head it comes through), and finally an ICL score whose
+# noise you measure before you read a phase change into it.
 #
 # **Where this course departs from the paper, and why.**
 # - *Context*: 128 tokens (the paper: 8192). The ICL score compares bands of tokens scaled from
 #   the paper's tokens 50 and 500 (exercise 10).
-# - *Fewer tokens*: 3.8 M training tokens on a CPU (the paper: billions); the bump is at about 1 M.
+# - *Fewer tokens*: 2.9 M training tokens on a CPU (the paper: billions); the bump is between
+#   0.42 M and 0.50 M.
 # - *Positional embeddings*: learned absolute embeddings (the paper's small models: a relative scheme).
-# - *LayerNorm*: the model has LayerNorm before each attention layer and the unembedding;
-#   Elhage et al.'s weight analysis is for models without it. Exercise 7 folds it into the weights.
 # - *Probe tokens*: random tokens are drawn from the 142 token ids that occur in training.
-# - *Copying saturates early*: here the eigenvalue copying score reaches ~1 long before the phase
+# - *Copying saturates early*: here the eigenvalue copying score reaches ~1 well before the phase
 #   change (measured in the last section), so this chapter tracks OV top-1 accuracy over training.
+#
+# The shipped model has no LayerNorm (chapter 2's recipe), so the weight scores of this chapter
+# read its weights exactly. Exercise 7 still teaches how to fold a LayerNorm into the weights, as
+# TransformerLens does for models that have one (GPT-2), and checks the fold on such a model.
 #
 # | Exercise | Points | Difficulty | Time |
 # |---|---|---|---|
@@ -78,6 +81,7 @@ DEVICE = setup_runtime()
 # library's reference numbers, so a blank or wrong answer costs that exercise only.
 
 # %% nbgrader={"grade_id": "ch4_setup", "locked": true}
+import dataclasses
 import math
 
 import matplotlib.pyplot as plt
@@ -102,17 +106,18 @@ eval_set = load_eval_set()  # held-out natural text [512, 128] and a probe
 probe = repeated_random_tokens(10, 25, 4, pool, BOS, seed=0)
 # The model's weights as float64 (products of several matrices lose digits in float32).
 W = {n: getattr(model, n).detach().double() for n in ("W_E", "W_Q", "W_K", "W_V", "W_O", "W_U")}
-prev_heads = [h for h in range(cfg.n_heads) if M.head_scores(model, probe)["previous_token"][0, h] > 0.4]
+prev_score = M.head_scores(model, probe)["previous_token"][0]  # chapter 3's score, layer-0 heads
+prev_heads = [h for h in range(cfg.n_heads) if prev_score[h] > 0.4]
 print(cfg)
-print(f"token pool: {pool.numel()} ids; BOS = {BOS}; checkpoints: {len(list_steps())}; "
-      f"previous-token heads (chapter 3's score > 0.4): {', '.join(f'0.{h}' for h in prev_heads)}")
+print(f"token pool: {pool.numel()} ids; BOS = {BOS}; checkpoints: {len(list_steps())}; previous-token heads "
+      f"(chapter 3's score > 0.4): {', '.join(f'0.{h} ({prev_score[h]:.2f})' for h in prev_heads)}")
 
 # %% [markdown]
 # ## Exercise 1 — A logit copying score from the weights (2 points, ★★, 15 min)
 #
 # **Goal:** measure what the OV circuit *does* when the head attends to a token. If a head attends
 # with all its attention to token `t`, its direct effect on the logits is the row
-# `x = W_E[t] W_V W_O W_U` (LayerNorm ignored). A copying head raises the logit of `t` itself.
+# `x = W_E[t] W_V W_O W_U` (biases left out). A copying head raises the logit of `t` itself.
 # Olsson et al.'s copying evaluator (their appendix) works on such logit effects: mean-centre them
 # (a constant shift of every logit changes no probability), pass them through a ReLU, and take
 # the share of the attended token; then rescale to −1…1 so that negative means anti-copying.
@@ -138,8 +143,8 @@ print(f"token pool: {pool.numel()} ids; BOS = {BOS}; checkpoints: {len(list_step
 # <code>up[torch.arange(n_tokens), attended]</code>; divide it by <code>up.sum(-1)</code>.
 # </details>
 #
-# **Expected output**: on the final model, the four layer-1 heads score 0.05–0.06 (± 0.01) and
-# the layer-0 heads about 0.01.
+# **Expected output**: on the final model, the four layer-1 heads score 0.055–0.064 (± 0.002) and
+# the layer-0 heads between −0.005 and 0.020 (± 0.002).
 
 # %% nbgrader={"solution": true, "grade_id": "ch4_logit_copying_score_code"}
 def logit_copying_score(logits: torch.Tensor, attended: torch.Tensor) -> float:
@@ -172,11 +177,11 @@ if all(x is not None for row in mine for x in row):
     print("yours:\n", torch.tensor(mine))
 
 # %% [markdown]
-# The scores printed above are small (the layer-1 heads about 0.05, the layer-0 heads about 0.01),
-# and that is not a bug: over 142 tokens, even a head that puts the attended token at the top of
-# its row gives it only a modest *share* of all the positive mass. The score reads best
-# *relatively*: the layer-1 heads are several times higher than the layer-0 heads. Exercises 2
-# and 3 give two sharper views of the same circuit.
+# The scores printed above are small (the layer-1 heads 0.055–0.064, the layer-0 heads −0.005 to
+# 0.020), and that is not a bug: over 142 tokens, even a head that puts the attended token at the
+# top of its row gives it only a modest *share* of all the positive mass. The score reads best
+# *relatively*: the layer-1 heads are about three times the highest layer-0 head. Exercises
+# 2 and 3 give two sharper views of the same circuit.
 #
 # ### The paper's evaluator, on activations
 #
@@ -185,9 +190,10 @@ if all(x is not None for row in mine for x in row):
 # to the residual stream and convert it with the unembedding (the direct path) into logits;
 # subtract the mean and apply a ReLU; compute the ratio of what it raises the attended token's
 # logit to what it raises the logits of all tokens in the sample.* `metrics.activation_copying_ratio`
-# does exactly that (each key weighted by its attention, through the final LayerNorm, averaged
-# over 10 samples). Compare the trained heads with the same architecture at initialisation:
-# a head that raises the attended token no more than any other gets about 1/25 = 0.04.
+# does exactly that (each key weighted by its attention, averaged over 10 samples; in a model
+# with a final LayerNorm, the contribution goes through it). Compare the trained heads with the
+# same architecture at initialisation: a head that raises the attended token no more than any
+# other gets about 1/25 = 0.04.
 #
 # The paper adds that the ratio "ranges from 0 to 0.5" and is scaled to −1…1. Read literally the
 # ratio can reach 1 (a head that raises only the attended token), and `4r − 1` would give a
@@ -201,6 +207,10 @@ print("same architecture at initialisation\n", untrained_r)
 print(f"induction heads / initialisation: {paper_r[1].mean() / untrained_r.mean():.1f}x")
 
 # %% [markdown]
+# The induction heads' ratios printed above (0.15–0.26) are 4.8 times the untrained model's mean.
+# The previous-token heads 0.0 and 0.3 score 0.02, below every untrained head (0.04–0.06): they
+# do not copy by this measure. What they write matters through layer 1 (exercises 8 and 9).
+#
 # ## Exercise 2 — The eigenvalue copying score, the d_head-sized way (2 points, ★★★, 15 min)
 #
 # **Goal:** Elhage et al.'s view. The full OV circuit `W_E W_V W_O W_U` is a `[d_vocab, d_vocab]`
@@ -224,8 +234,8 @@ print(f"induction heads / initialisation: {paper_r[1].mean() / untrained_r.mean(
 # <details><summary>Hint 2</summary> <code>torch.linalg.eigvals</code> of that small matrix; the score
 # is the real part of the eigenvalues' sum over the sum of their moduli (<code>.abs()</code>).</details>
 #
-# **Expected output**: the layer-1 heads of the final model score 1.00 (± 0.01), the layer-0 heads
-# between 0.26 and 0.72 (± 0.01).
+# **Expected output**: the layer-1 heads of the final model score 1.00 (± 0.01); the layer-0 heads
+# 0.1 and 0.2 score 0.78 and 0.61, the previous-token heads 0.0 and 0.3 −0.25 and −0.07 (± 0.01).
 
 # %% nbgrader={"solution": true, "grade_id": "ch4_eigen_copying_score_code"}
 def eigen_copying_score(W_E, W_V, W_O, W_U) -> float:
@@ -259,10 +269,12 @@ print("yours for head 1.0:", checks.yours(eigen_copying_score, W["W_E"][pool], W
 
 # %% [markdown]
 # The four layer-1 heads score 1.00 above: every non-zero eigenvalue of their full OV circuit is
-# positive. The layer-0 heads score between 0.26 and 0.72 — positive too. That is learned by the
-# heads, not given by the embeddings: random OV matrices between the same trained `W_E` and `W_U`
-# score 0.00 ± 0.13 (printed above). The last section shows the score's weakness here: it is
-# already high long before the induction heads form.
+# positive. That is learned by the heads, not given by the embeddings: random OV matrices between
+# the same trained `W_E` and `W_U` score −0.01 ± 0.13 (printed above). The layer-0 heads differ:
+# 0.1 and 0.2 score 0.78 and 0.61, the previous-token heads 0.0 and 0.3 −0.25 and −0.07: no more
+# copying than random OV matrices, the same verdict as the paper's evaluator above. The last
+# section shows the score's weakness as a clock: it is already high well before the induction
+# heads form.
 #
 # ## Exercise 3 — Top-1 copying accuracy of the OV circuit (1 point, ★, 5 min)
 #
@@ -277,7 +289,7 @@ print("yours for head 1.0:", checks.yours(eigen_copying_score, W["W_E"][pool], W
 # <details><summary>Hint 1</summary> Build the full circuit, then compare
 # <code>argmax(dim=-1)</code> of each row with <code>torch.arange(n_rows)</code>.</details>
 #
-# **Expected output**: on the final model the layer-1 heads get 0.57–0.73 (± 0.01); chance is
+# **Expected output**: on the final model the layer-1 heads get 0.83–0.97 (± 0.01); chance is
 # 1/142 = 0.007.
 
 # %% nbgrader={"solution": true, "grade_id": "ch4_ov_top1_accuracy_code"}
@@ -369,8 +381,8 @@ print("yours on (I, I):", checks.yours(composition_score, torch.eye(4), torch.ey
 # with the two matrices in the order of the formula above (one of them transposed for K:
 # <code>.transpose(-1, -2)</code>).</details>
 #
-# **Expected output**: on the final model the largest K-composition is 0.228 (± 0.001), layer-1
-# head 1.2 with layer-0 head **0.0** — not a previous-token head.
+# **Expected output**: on the final model the largest K-composition is 0.197 (± 0.001), layer-1
+# head 1.3 with layer-0 head **0.3**, the strongest previous-token head.
 
 # %% nbgrader={"solution": true, "grade_id": "ch4_kqv_composition_code"}
 def kqv_composition(W_OV0: torch.Tensor, W_QK1: torch.Tensor, W_OV1: torch.Tensor) -> dict:
@@ -461,22 +473,26 @@ for h1 in range(cfg.n_heads):
     print(f"head 1.{h1}: layer-0 heads by K-composition: " + " > ".join(f"0.{h} ({comp['K'][h1, h]:.3f})" for h in order))
 
 # %% [markdown]
-# **What the numbers say, and where they mislead.** Every K-composition score printed above is
-# above the random baseline (0.125 ± 0.007), the highest 0.228. But *which* heads? For head 1.2
-# the highest is layer-0 head **0.0** (0.228), whose previous-token score is only 0.16; for head
-# 1.3 heads 0.0 and 0.1 tie (0.196 and 0.197). Compared with the other trained heads instead of
-# random matrices (the ratio table), no layer-0 head stands out by more than ×1.26. This is where
-# our model departs from Elhage et al.'s clean picture: the Frobenius score measures how much two
-# subspaces overlap, not whether the path *does* anything. The next three exercises ask the
+# **What the numbers say, and what they miss.** For every layer-1 head the highest K-composition
+# printed above is with head **0.3** (0.188–0.197), well above the random baseline (0.125 ± 0.007)
+# and ×1.44–1.69 the mean of the other layer-0 heads (the ratio table): the Frobenius score finds
+# the strongest previous-token head (previous-token score 0.97, setup cell), as in Elhage et al.'s
+# picture. It does not find the second one. Head **0.0** is a previous-token head too (0.71), yet
+# its K-composition, 0.118–0.138, is close to the random baseline and no higher than that of heads
+# 0.1 and 0.2 (0.095–0.137), which are not previous-token heads: ×0.88–1.02 the others. The
+# Frobenius score measures how much two subspaces overlap, not whether the path *does* anything,
+# so it cannot say whether the induction heads read head 0.0. The next three exercises ask that
 # sharper question.
 
 # %% [markdown]
 # ## Exercise 7 — Folding LayerNorm into the weights (2 points, ★★, 15 min)
 #
-# **Goal:** our model has LayerNorm before each attention layer; the scores above ignored it. A
-# head reads `LN(x) = (x − mean(x)) / s · w + b` through `W` (e.g. `W_K [d_model, d_head]`) and
-# its bias `b_W`. Everything but the division by the per-vector scale `s` is linear, so it can be
-# moved into the weights (TransformerLens's `fold_ln` does the same):
+# **Goal:** many transformers have a LayerNorm before each attention layer (GPT-2 does; the
+# shipped model does not, so the scores above are exact for it). In such a model a weight score
+# that ignores the LayerNorm reads the wrong matrix. A head reads
+# `LN(x) = (x − mean(x)) / s · w + b` through `W` (e.g. `W_K [d_model, d_head]`) and its bias
+# `b_W`. Everything but the division by the per-vector scale `s` is linear, so it can be moved
+# into the weights (TransformerLens's `fold_ln` does the same):
 #
 # $$\mathrm{LN}(x)\,W + b_W = \frac{x}{s}\,W' + b', \qquad W' = C\,\mathrm{diag}(w)\,W, \qquad b' = b\,W + b_W,$$
 #
@@ -495,9 +511,10 @@ for h1 in range(cfg.n_heads):
 # <code>dim=-2</code>; the bias is <code>b @ W + b_W</code> (an <code>einsum</code> or
 # <code>matmul</code> broadcasts over heads).</details>
 #
-# **Expected output**: with `ln1` of layer 1 folded into `W_Q` and `W_K`, the queries
-# `(x / s) W' + b'` match the model's `hook_q` to 1e-4; the folded K-composition of 1.2 with 0.0
-# drops from 0.228 to 0.179 (± 0.001).
+# **Expected output**: the shipped model has nothing to fold (folded and plain K-composition differ
+# by 0). On a model with LayerNorm — the shipped weights given a seeded, non-trivial `ln1` — the
+# queries `(x / s) W' + b'` with layer 1's LayerNorm folded into `W_Q` match that model's `hook_q`
+# to 1e-4, while the unfolded `x W_Q + b_Q` are off by about 4.
 
 # %% nbgrader={"solution": true, "grade_id": "ch4_fold_layer_norm_code"}
 def fold_layer_norm(w: torch.Tensor, b: torch.Tensor, W: torch.Tensor, b_W: torch.Tensor):
@@ -516,26 +533,36 @@ checks.compare_with_reference("fold_layer_norm", fold_layer_norm, seed=492, d_mo
 ### END HIDDEN TESTS
 
 # %%
-_, cache = model.run_with_cache(probe[:2])
-resid = cache[hook_name("resid_pre", 1)].double()
+# The shipped model has no LayerNorm: folding changes nothing.
+print("shipped model, K-composition folded minus plain:", float((M.composition_scores_folded(model)["K"] - comp["K"]).abs().max()))
+# A model that has one: the shipped weights with a seeded LayerNorm (made up, not trained).
+ln_model = AttnOnlyTransformer(dataclasses.replace(cfg, normalization="LN"))
+ln_model.load_state_dict(model.state_dict(), strict=False)  # every weight but the LayerNorms'
+g = torch.Generator().manual_seed(0)
+with torch.no_grad():
+    ln_model.ln1_w.copy_(1 + 0.5 * torch.randn(ln_model.ln1_w.shape, generator=g))
+    ln_model.ln1_b.copy_(0.5 * torch.randn(ln_model.ln1_b.shape, generator=g))
+_, cache = ln_model.run_with_cache(probe[:2])
+resid, q_model = cache[hook_name("resid_pre", 1)].double(), cache[hook_name("q", 1)].double()
 s = ((resid - resid.mean(-1, keepdim=True)).pow(2).mean(-1, keepdim=True) + cfg.eps).sqrt()
-ln_w, ln_b = model.ln1_w[1].detach().double(), model.ln1_b[1].detach().double()
-Wq_f, bq_f = M.fold_layer_norm(ln_w, ln_b, W["W_Q"][1], model.b_Q[1].detach().double())
+ln_w, ln_b = ln_model.ln1_w[1].detach().double(), ln_model.ln1_b[1].detach().double()
+b_Q1 = ln_model.b_Q[1].detach().double()
+Wq_f, bq_f = M.fold_layer_norm(ln_w, ln_b, W["W_Q"][1], b_Q1)
 q_folded = torch.einsum("bpd,hde->bphe", resid / s, Wq_f) + bq_f
-print(f"folded queries vs the model's hook_q: max difference {(q_folded - cache[hook_name('q', 1)].double()).abs().max():.1e}")
-mine_f = checks.yours(fold_layer_norm, ln_w, ln_b, W["W_Q"][1], model.b_Q[1].detach().double())
+q_unfolded = torch.einsum("bpd,hde->bphe", resid, W["W_Q"][1]) + b_Q1
+print(f"folded queries vs that model's hook_q: max difference {(q_folded - q_model).abs().max():.1e}; "
+      f"unfolded: {(q_unfolded - q_model).abs().max():.1f} (largest query entry {q_model.abs().max():.1f})")
+mine_f = checks.yours(fold_layer_norm, ln_w, ln_b, W["W_Q"][1], b_Q1)
 if mine_f is not None:
     print("yours agree with the library:", torch.allclose(mine_f[0], Wq_f) and torch.allclose(mine_f[1], bq_f))
-comp_folded = M.composition_scores_folded(model)
-print("K-composition with LayerNorm folded [layer-1 head, layer-0 head]:\n", comp_folded["K"])
 
 # %% [markdown]
-# The folded queries above match the model's own to float32 rounding: only the per-position scale
-# `s` is left outside the weights. Folding lowers the K-composition of head 0.0 the most (for
-# head 1.2: 0.228 → 0.179, printed above), because part of what 0.0 writes is the mean direction
-# that LayerNorm removes; 0.0 is no longer the top source of any layer-1 head, but the
-# previous-token heads still lead by only 0.01–0.08. Overlap of subspaces, folded or not, is a
-# weak witness. So ask the circuit directly.
+# The folded queries above match that model's own to float32 rounding (1.5e-06), where the
+# unfolded ones are off by 4.4 with query entries up to 6.2: only the per-position scale `s` is
+# left outside the weights. That LayerNorm is made up, so this checks the algebra, not a
+# finding. The shipped model has none (the difference printed first is 0): the composition
+# scores of exercises 5 and 6 are exact as they stand, and so are the next two exercises'.
+# Overlap of subspaces still does not say whether a path is used. So ask the circuit directly.
 #
 # ## Exercise 8 — The token-level K-circuit (2 points, ★★★, 20 min)
 #
@@ -566,9 +593,8 @@ print("K-composition with LayerNorm folded [layer-1 head, layer-0 head]:\n", com
 # it with every entry of its row: <code>(C > diag[..., None]).sum(-1)</code> is the rank.</details>
 # <details><summary>Hint 3</summary> top-1 is <code>(rank == 0)</code> averaged over rows.</details>
 #
-# **Expected output**: on the final model (with LayerNorm folded, the library's
-# `kcircuit_token_scores`), head 1.0 gets top-1 0.88 through 0.2, 0.82 through 0.1, 0.27 through
-# 0.3 and 0.03 through 0.0 (± 0.01).
+# **Expected output**: on the final model (the library's `kcircuit_token_scores`), head 1.0 gets
+# top-1 1.00 through 0.3, 0.35 through 0.0, 0.03 through 0.2 and 0.01 through 0.1 (± 0.01).
 
 # %% nbgrader={"solution": true, "grade_id": "ch4_kcircuit_scores_code"}
 def kcircuit_scores(E: torch.Tensor, W_QK1: torch.Tensor, W_OV0: torch.Tensor):
@@ -589,35 +615,32 @@ checks.compare_with_reference("kcircuit_scores", kcircuit_scores, seed=4102, n_t
 ### END HIDDEN TESTS
 
 # %%
-kc = M.kcircuit_token_scores(model, pool)  # LayerNorm folded
-kc_plain = M.kcircuit_token_scores(model, pool, fold_ln=False)
-print("token-level K-circuit top-1 [layer-1 head, layer-0 head], LayerNorm folded:\n", kc["top1"])
+kc = M.kcircuit_token_scores(model, pool)
+print("token-level K-circuit top-1 [layer-1 head, layer-0 head]:\n", kc["top1"])
 print("mean rank of the diagonal (random: 70.5):\n", kc["mean_rank"])
-print("top-1 without folding LayerNorm:\n", kc_plain["top1"])
 yours_kc = checks.yours(kcircuit_scores, W["W_E"][pool], W_QK[1], W_OV[0])
 if yours_kc is not None:
-    print("yours (plain weights) agree with the library:", torch.allclose(yours_kc[0].float(), kc_plain["top1"], atol=1e-4))
+    print("yours agree with the library:", torch.allclose(yours_kc[0].float(), kc["top1"], atol=1e-4))
 for h1 in range(cfg.n_heads):
     order = kc["top1"][h1].argsort(descending=True).tolist()
     print(f"head 1.{h1}: " + " > ".join(f"0.{h} ({kc['top1'][h1, h]:.2f})" for h in order))
 
 # %% [markdown]
-# This is the measure that singles out the circuit. For every layer-1 head the two
-# previous-token heads 0.1 and 0.2 rank first, with top-1 0.75–0.88 (folded) — for most query
-# tokens, the key whose previous token matches gets the highest score through them — then head
-# 0.3 (0.17–0.27, the weakest previous-token head, score 0.28), and head 0.0 last at 0.02–0.05,
-# close to chance (1/142 = 0.007), although its Frobenius K-composition was the highest for
-# head 1.2. The mean ranks say the same: under 1 through the previous-token heads, about 30–38
-# through 0.0. Folding LayerNorm raises the previous-token heads' top-1 by a few points (plain
-# weights: 0.66–0.87). The same ranking holds on a second training seed
-# (`induction-course report --checkpoints` prints it for any run; the README gives both).
+# This is the measure that singles out the circuit, and it sees what the Frobenius score missed.
+# For every layer-1 head, head 0.3 ranks first with top-1 0.98–1.00: for almost every query token,
+# the key whose previous token matches gets the highest score through it. The second
+# previous-token head, 0.0, comes next at 0.24–0.35, far above chance (1/142 = 0.007) although
+# its Frobenius K-composition was no higher than that of heads 0.1 and 0.2; those two come last
+# at 0.01–0.03, chance level. The mean ranks say the same: 0.00–0.02 through 0.3, 3.9–9.0 through
+# 0.0, 49–73 through 0.1 and 0.2 (random: 70.5). `induction-course report --checkpoints RUN`
+# prints this ranking for any run (the README compares two training seeds).
 #
 # ## Exercise 9 — The key score, split by the head it comes through (2 points, ★★★, 20 min)
 #
 # **Goal:** the functional version of K-composition. On the repeated-token probe, the layer-1
 # key at position `k` is a sum of parts, one per source of the residual stream: the token
-# embedding, the positional embedding, the output of each layer-0 head, the biases (LayerNorm
-# is linear once its per-position scale is frozen). So the attention score `q · k / sqrt(d_head)`
+# embedding, the positional embedding, the output of each layer-0 head, the biases (the model has
+# no LayerNorm, so the parts add up exactly). So the attention score `q · k / sqrt(d_head)`
 # splits into one term per source. A softmax ignores what is added to every key of a row alike,
 # so what matters is the **advantage** of the induction target over the query's other keys:
 #
@@ -641,8 +664,8 @@ for h1 in range(cfg.n_heads):
 # <details><summary>Hint 3</summary> Subtract that mean (<code>[..., None]</code>), keep only target
 # entries, sum over batch, query and key, and divide by <code>target.sum()</code>.</details>
 #
-# **Expected output**: for head 1.0 of the final model, +3.85 through 0.1 and +4.31 through 0.2,
-# +0.19 through 0.3, −0.04 through 0.0 (± 0.01).
+# **Expected output**: for head 1.0 of the final model, +7.06 through 0.3, +1.24 through 0.0,
+# +0.12 through 0.1 and +0.00 through 0.2 (± 0.01).
 
 # %% nbgrader={"solution": true, "grade_id": "ch4_key_score_by_source_code"}
 def key_score_by_source(q: torch.Tensor, k_parts: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -666,7 +689,7 @@ checks.compare_with_reference("key_score_by_source", key_score_by_source, seed=4
 ### END HIDDEN TESTS
 
 # %%
-split = M.key_score_decomposition(model, probe)  # the library: one cached run, LayerNorm frozen
+split = M.key_score_decomposition(model, probe)  # the library: one cached run
 print("sources:", split.sources)
 print("advantage of the induction target, per source [layer-1 head, source]:\n", split.scores)
 print("sum over sources (the heads' whole advantage):", split.total)
@@ -676,12 +699,13 @@ for h1 in range(cfg.n_heads):
     print(f"head 1.{h1}: " + " > ".join(f"0.{h} ({row[h]:+.2f})" for h in row.argsort(descending=True).tolist()))
 
 # %% [markdown]
-# Measured on the model's own activations, the split printed above agrees with exercise 8: almost
-# all of each induction head's advantage on its targets (+6.5 to +8.3 in total) comes through the
-# previous-token heads 0.1 and 0.2 (+3.0 to +4.3 each), head 0.3 adds about +0.2, and head 0.0
-# between −0.04 and +0.12 — nothing, although the Frobenius score ranked it first for head 1.2.
-# The embeddings and biases add less than 0.15 in absolute value. K-composition *is* the
-# mechanism, as Elhage et al. say; it is the Frobenius *score* of it that misleads on this model.
+# Measured on the model's own activations, the split printed above agrees with exercise 8. Of
+# each induction head's advantage on its targets (+5.5 to +8.2 in total), most comes through
+# head 0.3 (+4.85 to +7.06), 13–15 % through head 0.0 (+0.77 to +1.24), and next to nothing
+# through heads 0.1 and 0.2 (+0.12 at most). The embeddings and biases add less than 0.17 in
+# absolute value. K-composition *is* the mechanism, as Elhage et al. say, here through two
+# previous-token heads, one main and one minor; the Frobenius *score* found the main one and
+# could not tell the minor one from heads that contribute nothing.
 #
 # ## Exercise 10 — An ICL score with its error bar (1 point, ★★, 10 min)
 #
@@ -703,7 +727,7 @@ for h1 in range(cfg.n_heads):
 # <details><summary>Hint 2</summary> <code>d.std() / math.sqrt(len(d))</code> (torch's default std
 # is the sample std).</details>
 #
-# **Expected output**: on the final model and all 512 windows, −0.426 ± 0.045 (± 0.002 on each).
+# **Expected output**: on the final model and all 512 windows, −0.402 ± 0.043 (± 0.002 on each).
 
 # %% nbgrader={"solution": true, "grade_id": "ch4_icl_band_score_code"}
 def icl_band_score(per_token_loss: torch.Tensor, early: tuple, late: tuple) -> tuple:
@@ -738,8 +762,8 @@ print("yours:", checks.yours(icl_band_score, text_loss, early, late))
 
 # %% [markdown]
 # The band score printed above has a standard error 2.5 times smaller than the single-token
-# score's on the same 512 windows (0.045 against 0.114). Four disjoint sets of 128 windows give
-# single-token scores from −0.81 to −0.06, band scores from −0.53 to −0.33. Noise of this size
+# score's on the same 512 windows (0.043 against 0.109). Four disjoint sets of 128 windows give
+# single-token scores from −0.83 to 0.00, band scores from −0.48 to −0.32. Noise of this size
 # decides what a curve over training can show: with single tokens, a dip of 0.2 is within the noise.
 #
 # ## The central figure, for your model (not graded)
@@ -785,40 +809,44 @@ for ax, title in zip(axes, titles):
     ax.legend(fontsize=7)
 plt.tight_layout()
 plt.show()
-for st in (67, 346, lo, hi, 600, 744, 898, steps[-1]):
+print("means over the layer-1 heads; K-circuit top-1 and Frobenius K through layer-0 heads 0.0 .. 0.3")
+for st in (0, 50, 107, 178, lo, hi, 304, 350, 450, 734, steps[-1]):
     i = steps.index(st)
     print(f"step {st:5d}: prefix {prefix[i].mean():.2f}  OV top-1 {ov_top1[i].mean():.2f}  eigen {eig[i].mean():.2f}  "
-          f"K-circuit via prev-token heads {kc_t[i, prev_heads].mean():.2f}, via 0.0 {kc_t[i, 0]:.2f}  "
-          f"Frobenius K via prev-token heads {frob_k[i, prev_heads].mean():.3f}, via 0.0 {frob_k[i, 0]:.3f}  "
+          f"K-circuit {' '.join(f'{x:.2f}' for x in kc_t[i])}  Frobenius K {' '.join(f'{x:.3f}' for x in frob_k[i])}  "
           f"ICL {icl_m[i]:+.3f} ± {icl_se[i]:.3f}")
 
 # %% [markdown]
 # **Reading the figure** (numbers from the table printed under it). The grey band is the loss
-# bump, steps 467–532. Inside it the layer-1 heads' prefix matching rises from 0.12 to 0.26 (0.04
-# at step 346, 0.60 at step 898), their OV top-1 copying from 0.34 to 0.54 (0.22 at step 346,
-# then about 0.65), and the K-circuit through the previous-token heads from 0.23 to 0.51 (0.04 at
-# step 346, 0.83 at step 898), while through head 0.0 it stays at or below 0.18 in the table.
-# These three move *together*, starting in the band and finishing within a few hundred steps
-# after it.
+# bump, steps 217–259. Inside it the layer-1 heads' prefix matching rises from 0.11 to 0.24 (0.04
+# at step 178, 0.48 at step 450) and the K-circuit through head 0.3 from 0.28 to 0.58 (0.10 at
+# step 178, 0.96 at step 450): these two take off between step 178 and the band and are mostly
+# done by step 450. The K-circuit through the other layer-0 heads rises in the band too (through
+# 0.0 from 0.22 to 0.42, through 0.2 from 0.18 to 0.39), peaks soon after (through 0.0: 0.53 at
+# step 350) and then falls while the one through 0.3 rises to about 1: at the end 0.30 through
+# 0.0, 0.01 through 0.1 and 0.2. OV top-1 copying makes its largest rise in the band (0.54 to
+# 0.77), but it starts earlier: 0.20 at step 107 and 0.38 at step 178, while prefix matching is
+# still 0.03–0.04.
 #
-# Three curves do not. The **eigenvalue copying score** is 0.81 already at step 67 and 0.97 at step
-# 346, long before the band. Random OV matrices score about 0 (exercise 2), so the heads do learn
-# this early; our reading is that copying tokens already in the context pays before induction
-# does — the ICL score is already −0.19 at step 67, while prefix matching is 0.03. The eigenvalue
-# score only asks whether the OV circuit's eigenvalues are positive, which a weak copier already
-# satisfies; OV top-1 asks whether the token itself comes out on top, and that happens in the
-# band. This is a departure from the paper, and the reason the figure tracks OV top-1. The
-# **Frobenius K-composition** does jump in the band, but for every layer-0 head alike: through the
-# previous-token heads from 0.118 at step 346 to 0.199 at step 532, through head 0.0 from 0.131 to
-# 0.206 — and head 0.0 was the highest already at step 67 (0.184, against 0.147 for the
-# previous-token heads), long before there was any induction to compose. And the **ICL score** does
-# not drop once inside the band: it goes from −0.135 ± 0.036 at step 346 to −0.27 ± 0.04 at step
-# 600 (a drop of 0.13, 2.5 times the two points' combined standard error, and the windows are the
-# same at every checkpoint), climbs back to −0.16 at step 744, almost undoing that drop, and
-# reaches −0.43 only at the end of training, far after the band. So on this model the coincidence of the paper's
-# Figure 1 (induction heads and in-context learning forming at one moment) is clear for the
-# circuit's own scores but only partial for the ICL score. Chapter 5 tests the link causally with
-# ablations.
+# Two curves do not mark the band. The **eigenvalue copying score** is 0.85 already at step 50
+# and 0.97 at step 107, long before it. Random OV matrices score about 0 (exercise 2), so the
+# heads do learn this early; but the score only asks whether the OV circuit's eigenvalues are
+# positive, which a weak copier already satisfies (OV top-1 0.20 at step 107), while OV top-1
+# asks whether the token itself comes out on top. This is a departure from the paper, and the
+# reason the figure tracks OV top-1. The **Frobenius K-composition** does jump in the band, but
+# for every layer-0 head (0.128–0.141 at step 178, 0.152–0.194 at step 259); afterwards
+# only head 0.3 stays high (0.192 at the end) while the others fall back to 0.111–0.132.
+#
+# And the **ICL score** does not drop inside the band: −0.152 ± 0.037 at step 178, −0.200 ± 0.040
+# at step 259. It drops by 0.13 just after it (−0.326 ± 0.043 at step 304), goes back to −0.231
+# at step 350 and −0.265 at step 450, reaches −0.463 at step 734 and ends at −0.402 (the windows
+# are the same at every checkpoint, so these swings are the model's). Even the untrained model
+# scores −0.148 ± 0.029 (step 0), so the values before the band are no sign of in-context
+# learning. So on this model the coincidence of the paper's Figure 1 (induction heads and
+# in-context learning forming at one moment) is clear for the circuit's own scores, prefix
+# matching and the K-circuit through head 0.3, but only partial for the ICL score: it drops right
+# after the band, then falls back, and reaches its final level only hundreds of steps later.
+# Chapter 5 tests the link causally with ablations.
 
 # %% [markdown] nbgrader={"grade_id": "ch4_written_intro", "locked": true}
 # ## Written questions (4 points, graded by hand)
@@ -830,24 +858,29 @@ for st in (67, 346, lo, hi, 600, 744, 898, steps[-1]):
 # %% [markdown] nbgrader={"grade_id": "ch4_written_baseline_question", "locked": true}
 # **Written question 1 (2 points).** Why must a composition score be compared with a random
 # baseline, and is beating the baseline enough? Use exercise 6's baseline, the Frobenius
-# K-composition scores printed after it (which layer-0 head scores highest for head 1.2?) and the
-# token-level K-circuit of exercise 8.
+# K-composition scores printed after it (where do the two previous-token heads, 0.0 and 0.3,
+# rank?) and the token-level K-circuit of exercise 8.
 
 # %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch4_written_baseline", "points": 2}
 # ### BEGIN SOLUTION
 # **Model answer.** The Frobenius ratio `‖W_A W_B‖ / (‖W_A‖ ‖W_B‖)` is not zero for unrelated
 # matrices: random weights of our shapes score 0.125 ± 0.007, so a score means something only
-# against that. Beating it is not enough: every K-composition score of the trained model is above
-# it, and the highest for head 1.2 is head 0.0 (0.228), which is not a previous-token head
-# (previous-token score 0.16); no layer-0 head stands out by more than ×1.26 against the others.
-# The Frobenius score measures how much two subspaces overlap, not whether the path does anything.
-# The token-level K-circuit asks the functional question and separates them: through 0.1 and 0.2
-# the matching key wins for 0.75–0.88 of the tokens, through 0.0 only 0.02–0.05 (chance 0.007).
+# against that. Head 0.3 beats it clearly for every induction head (0.188–0.197, ×1.44–1.69 the
+# other layer-0 heads), and it is the strongest previous-token head (0.97). But the score does not
+# say how much the other heads matter: heads 0.1 and 0.2, which are not previous-token heads,
+# score up to 0.137, and the second previous-token head, 0.0 (0.71), scores 0.118–0.138, near the
+# baseline and no higher than they do (×0.88–1.02 the others). The score measures how much two
+# subspaces overlap, not whether the path does anything. The token-level K-circuit asks the
+# functional question and separates them: through 0.3 the matching key wins for 0.98–1.00 of the
+# tokens, through 0.0 for 0.24–0.35, through 0.1 and 0.2 for 0.01–0.03 (chance 0.007). Head 0.0 is
+# a second, weaker path that the Frobenius score cannot tell from heads that do nothing.
 #
 # **Rubric (2 points).** 1 point: unrelated matrices already score about 0.125, so scores are read
-# against that baseline (with the number). 1 point: beating it is not enough, with the evidence
-# (head 0.0 highest for 1.2 at 0.228 although not a previous-token head, and/or the token-level
-# K-circuit picking 0.1 and 0.2 at 0.75–0.88). Half a point for either without numbers.
+# against that baseline (with the number). 1 point: beating or nearly matching it is not enough
+# to tell which heads are read, with the evidence (head 0.0, a previous-token head, scoring no
+# higher than 0.1 and 0.2, and/or the token-level K-circuit ranking 0.3 at 0.98–1.00, then 0.0 at
+# 0.24–0.35, then 0.1 and 0.2 at chance). Noting only that 0.3 ranks first does not earn the
+# second point. Half a point for either without numbers.
 # ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade_id": "ch4_written_clock_question", "locked": true}
@@ -859,27 +892,28 @@ for st in (67, 346, lo, hi, 600, 744, 898, steps[-1]):
 # %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch4_written_clock", "points": 2}
 # ### BEGIN SOLUTION
 # **Model answer.** A clock must change when the circuit forms. The eigenvalue score is already
-# 0.81 at step 67 and 0.97 at step 346, long before the bump (steps 467–532), so it cannot mark
-# it; random OV matrices score about 0, so the heads do learn it, early: copying tokens already in
-# the context pays before induction does (the ICL score is already −0.19 at step 67). The score
-# only asks whether the eigenvalues are positive, which a weak copier satisfies. OV top-1 asks
-# whether the attended token itself comes out on top; it is 0.22 at step 346 and rises from 0.34
-# to 0.54 inside the band, together with prefix matching (0.12 to 0.26) and the K-circuit through
-# the previous-token heads (0.23 to 0.51): it moves with the rest of the circuit.
+# 0.85 at step 50 and 0.97 at step 107, long before the bump (steps 217–259), so it cannot mark
+# it; random OV matrices score about 0, so the heads do learn it, early. The score only asks
+# whether the eigenvalues are positive, which a weak copier satisfies. OV top-1 asks whether the
+# attended token itself comes out on top; it is 0.20 at step 107 and makes its largest rise inside
+# the band, from 0.54 to 0.77, together with prefix matching (0.11 to 0.24) and the K-circuit
+# through head 0.3 (0.28 to 0.58). It is not a sharp clock either: it already climbs to 0.38 by
+# step 178, while prefix matching is still 0.04.
 #
 # **Rubric (2 points).** 1 point: the eigenvalue score saturates long before the bump, with its
-# values (about 0.8 at step 67, 0.97 at step 346). 1 point: OV top-1 is a stricter test (the
-# token itself on top, not just positive eigenvalues) and rises inside the band, with its values.
-# Half a point for either without numbers.
+# values (0.85 at step 50, 0.97 at step 107; bump at steps 217–259). 1 point: OV top-1 is a
+# stricter test (the token itself on top, not just positive eigenvalues) and rises most inside
+# the band, with its values (half of it if the answer says OV top-1 is flat before the band: it
+# is 0.38 at step 178). Half a point for either without numbers.
 # ### END SOLUTION
 
 # %% [markdown]
 # ## Summarise in your own words
 #
-# Write three or four sentences for a classmate who skipped this chapter: which weight score
-# picks out the previous-token heads that each induction head reads (and which one does not, with
-# the numbers above), why the eigenvalue copying score is a poor clock for the phase change here,
-# and what the banded ICL score with its error band does and does not show. (Not graded.)
+# Write three or four sentences for a classmate who skipped this chapter: which score tells how
+# much each induction head reads from each previous-token head (and what the Frobenius score
+# misses, with the numbers above), why the eigenvalue copying score is a poor clock for the phase
+# change here, and what the banded ICL score with its error band does and does not show. (Not graded.)
 
 # %% [markdown]
 # *Your summary here.*

@@ -56,7 +56,7 @@ DEVICE = setup_runtime()
 # **Departures from the paper.** The paper ablates with a pattern-preserving method in
 # attention-only models of up to 6 layers and measures the ICL score on contexts of 8192 tokens;
 # we have 2 layers, 128 tokens (ICL score at tokens 12 and 125, see chapter 4), 30 checkpoints
-# and 3.8 M training tokens. Effects are measured on (a) the loss on the later repeats of the
+# and 2.9 M training tokens. Effects are measured on (a) the loss on the later repeats of the
 # paper's probe (25 random tokens × 4 after BOS) and (b) the ICL score on held-out text.
 #
 # | Exercise | Points | Difficulty | Time |
@@ -97,11 +97,20 @@ probe = repeated_random_tokens(10, SEG, 4, pool, BOS, seed=0)  # the paper's pro
 text_all = load_eval_set().text  # all 512 held-out windows of natural text, [512, 128]
 text = text_all[:128]  # the windows the tables use, [128, 128]
 other_probe = repeated_random_tokens(20, SEG, 4, pool, BOS, seed=1)  # a reference batch for mean ablation
-INDUCTION = [(1, 0), (1, 1), (1, 2), (1, 3)]
-PREV_TOKEN = [(0, 1), (0, 2)]
+# the heads chapter 3's detectors find on this probe (threshold 0.4), and the heads that are neither
+found = M.classify_heads(M.head_scores(model, probe))
+INDUCTION, PREV_TOKEN = found["induction"], found["previous_token"]
+CONTROL = [(l, h) for l in range(cfg.n_layers) for h in range(cfg.n_heads) if (l, h) not in INDUCTION + PREV_TOKEN]
+
+
+def names(heads):
+    return " + ".join(f"{l}.{h}" for l, h in heads)
+
+
 with torch.no_grad():
     clean_logits = model(probe)
 clean_loss = later_repeat_loss(clean_logits, probe, SEG)
+print(f"induction heads {names(INDUCTION)}; previous-token heads {names(PREV_TOKEN)}; neither: {names(CONTROL)}")
 print(f"clean loss on the later repeats: {clean_loss:.3f}")
 
 # %% [markdown]
@@ -124,8 +133,8 @@ print(f"clean loss on the later repeats: {clean_loss:.3f}")
 # <details><summary>Hint 3</summary> Inside the hook, set the head's slice, <code>z[:, :, head]</code>, to zero and return the clone; then return <code>model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer), hook)])</code>. </details>
 #
 # **Expected output**: `✔ zero_ablation: all visible checks passed.` and `zero-ablate 1.0: Δ loss on
-# later repeats = +0.872` (±0.01): a little, because the other three induction heads back it up
-# (all four together: +7.57, in the table after exercise 4).
+# later repeats = +0.569` (±0.01): a little, because the other three induction heads back it up
+# (all four together: +4.76, in the table after exercise 4).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_zero_ablation_code"}
 def zero_ablation(model, tokens: torch.Tensor, layer: int, head: int) -> torch.Tensor:
@@ -169,7 +178,7 @@ checks.compare_with_reference("zero_ablation", zero_ablation, seed=504, layer=0,
 # <details><summary>Hint 3</summary> <code>.mean(dim=0)</code> gives [pos, d_head]; assigning it to the head's slice of <code>z</code> in the hook broadcasts it over the batch. </details>
 #
 # **Expected output**: `✔ mean_ablation: all visible checks passed.` and `mean-ablate 1.0: Δ loss =
-# +0.931` (±0.01).
+# +0.602` (±0.01).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_mean_ablation_code"}
 def mean_ablation(model, tokens: torch.Tensor, layer: int, head: int, reference_tokens: torch.Tensor) -> torch.Tensor:
@@ -217,7 +226,7 @@ checks.compare_with_reference("mean_ablation", mean_ablation, seed=513, layer=2,
 # <details><summary>Hint 3</summary> A list with one <code>(hook_name("pattern", l), freeze)</code> pair per layer index <code>l</code>, plus <code>(hook_name("z", layer), zero)</code>. </details>
 #
 # **Expected output**: `✔ pattern_preserving_ablation: all visible checks passed.`, then for the
-# previous-token heads 0.1 + 0.2 `zero: Δ loss = +5.298` and `pattern_preserving: Δ loss = -0.153`
+# previous-token heads 0.0 + 0.3 `zero: Δ loss = +4.653` and `pattern_preserving: Δ loss = +0.008`
 # (±0.01): the previous-token heads matter only through where the induction heads look (their
 # *keys*, K-composition), not through what they write.
 
@@ -244,7 +253,7 @@ checks.check_pattern_preserving_ablation(pattern_preserving_ablation)
 for kind in ("zero", "pattern_preserving"):
     with torch.no_grad():
         d = later_repeat_loss(A.ablate(model, probe, PREV_TOKEN, kind), probe, SEG) - clean_loss
-    print(f"previous-token heads 0.1 + 0.2, {kind:>18}: Δ loss = {d:+.3f}")
+    print(f"previous-token heads {names(PREV_TOKEN)}, {kind:>18}: Δ loss = {d:+.3f}")
 ### BEGIN HIDDEN TESTS
 checks.compare_with_reference("pattern_preserving_ablation", pattern_preserving_ablation, seed=521, layer=0, head=2, n_heads=3)
 checks.compare_with_reference("pattern_preserving_ablation", pattern_preserving_ablation, seed=522, layer=1, head=0, n_heads=2, batch=2)
@@ -272,8 +281,8 @@ checks.compare_with_reference("pattern_preserving_ablation", pattern_preserving_
 # <details><summary>Hint 3</summary> In the hook: clone the pattern, multiply the head's slice <code>[:, head]</code> by <code>keep</code>, write it back; no division afterwards. </details>
 #
 # **Expected output**: `✔ stripe_knockout: all visible checks passed.`; in the next cell the stripe
-# of all four induction heads costs +6.862 nats (±0.01), almost as much as removing the heads
-# altogether (+7.568).
+# of all four induction heads costs +4.815 nats (±0.01), as much as removing the heads
+# altogether (+4.758).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_stripe_knockout_code"}
 from induction_course.probes import induction_target_mask  # noqa: E402
@@ -303,8 +312,9 @@ checks.compare_with_reference("stripe_knockout", stripe_knockout, seed=533, laye
 
 # %% [markdown]
 # All four induction heads at once (the library's versions take a list of heads), and the
-# **random-head control**: as many heads as we ablate, drawn at random from the heads that are
-# neither induction nor previous-token heads. A claim "these heads matter" needs it: if any
+# **random-head control**: as many heads as there are previous-token heads, drawn at random from
+# the heads that are neither induction nor previous-token heads (this model has only two such
+# heads, 0.1 and 0.2, so the draw takes both). A claim "these heads matter" needs it: if any
 # heads mattered as much, the claim would say nothing.
 
 # %%
@@ -316,7 +326,7 @@ with torch.no_grad():
                                ("previous-token heads, zero", PREV_TOKEN, "zero"),
                                ("previous-token heads, pattern-preserving", PREV_TOKEN, "pattern_preserving")]:
         rows.append((label, later_repeat_loss(A.ablate(model, probe, heads, kind, other_probe), probe, SEG) - clean_loss))
-    control = A.random_head_control(model, probe, 2, exclude=INDUCTION + PREV_TOKEN, seed=0)
+    control = A.random_head_control(model, probe, len(PREV_TOKEN), exclude=INDUCTION + PREV_TOKEN, seed=0)
     rows.append((f"random control {control.heads}, zero", later_repeat_loss(control.logits, probe, SEG) - clean_loss))
 for label, d in rows:
     print(f"{label:>45}: Δ loss on later repeats {d:+.3f}")
@@ -338,7 +348,7 @@ for label, d in rows:
 # <details><summary>Hint 3</summary> <code>table[layer, head] = ablated - clean</code> in a <code>torch.zeros(n_layers, n_heads)</code>. </details>
 #
 # **Expected output**: `✔ single_head_table: all visible checks passed.`; your table's row 0 is
-# `[-0.015, 1.516, 1.478, -0.069]` and row 1 `[0.872, 0.517, 0.308, 0.308]` (±0.01).
+# `[0.598, 0.344, -0.013, 4.379]` and row 1 `[0.569, 0.552, 0.549, 0.582]` (±0.01).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_single_head_table_code"}
 def single_head_table(model, probe: torch.Tensor, seg_len: int) -> torch.Tensor:
@@ -375,14 +385,16 @@ checks.compare_with_reference("single_head_table", single_head_table, seed=542, 
 # %%
 HEADS = [(l, h) for l in range(cfg.n_layers) for h in range(cfg.n_heads)]
 groups = {f"head {l}.{h}": [(l, h)] for l, h in HEADS}
+ctrl_label = f"control: the other {len(CONTROL)} heads, {names(CONTROL)}"
 groups.update({"all 4 induction heads": INDUCTION, "both previous-token heads": PREV_TOKEN,
                "induction + previous-token (6 heads)": INDUCTION + PREV_TOKEN,
-               "control: the other 2 heads, 0.0 + 0.3": [(0, 0), (0, 3)]})
+               ctrl_label: CONTROL})
 with torch.no_grad():
     effects = {r["label"]: r for r in A.joint_ablation_table(model, groups, probe, text, kind="zero")}
     effects_mean = {r["label"]: r for r in A.joint_ablation_table(
-        model, {k: groups[k] for k in ("head 0.0", "all 4 induction heads")}, probe, text, kind="mean")}
-clean_icl = effects["head 0.0"]["clean_icl_score"]
+        model, {k: groups[k] for k in ("all 4 induction heads", "both previous-token heads", ctrl_label)},
+        probe, text, kind="mean")}
+clean_icl = effects["all 4 induction heads"]["clean_icl_score"]
 print(f"clean model: ICL score {clean_icl:+.3f} on {len(text)} windows, later-repeat loss {clean_loss:.3f}")
 print(f"{'zero ablation':>38} | Δ later-repeat loss | Δ ICL score (± s.e.) | Δ loss, all text positions")
 for label, r in effects.items():
@@ -394,7 +406,7 @@ for label, r in effects_mean.items():
           f"{r['delta_text_loss']:+.3f}")
 table = torch.tensor([[effects[f"head {l}.{h}"]["delta_probe_loss"] for h in range(cfg.n_heads)] for l in range(cfg.n_layers)])
 icl_table = torch.tensor([[effects[f"head {l}.{h}"]["delta_icl_score"] for h in range(cfg.n_heads)] for l in range(cfg.n_layers)])
-single_ind = sum(effects[f"head 1.{h}"]["delta_probe_loss"] for h in range(cfg.n_heads))
+single_ind = sum(effects[f"head {l}.{h}"]["delta_probe_loss"] for l, h in INDUCTION)
 print(f"sum of the four induction heads' single effects on the later repeats: {single_ind:+.3f}; "
       f"together: {effects['all 4 induction heads']['delta_probe_loss']:+.3f}")
 ind = effects["all 4 induction heads"]
@@ -408,14 +420,13 @@ for ax, (values, title) in zip(axes, [(table, "Δ loss on later repeats"), (icl_
     ax.set(title=title, xlabel="head", ylabel="layer", xticks=range(cfg.n_heads), yticks=range(cfg.n_layers))
     for (l, h), v in zip([(l, h) for l in range(cfg.n_layers) for h in range(cfg.n_heads)], values.flatten()):
         ax.text(h, l, f"{v:+.2f}", ha="center", va="center", fontsize=8)
-joint = ["all 4 induction heads", "both previous-token heads", "induction + previous-token (6 heads)",
-         "control: the other 2 heads, 0.0 + 0.3"]
+joint = ["all 4 induction heads", "both previous-token heads", "induction + previous-token (6 heads)", ctrl_label]
 y = range(len(joint))
 axes[2].barh([i - 0.2 for i in y], [effects[j]["delta_probe_loss"] / 10 for j in joint], 0.4,
              label="Δ later-repeat loss / 10")
 axes[2].barh([i + 0.2 for i in y], [effects[j]["delta_icl_score"] for j in joint], 0.4,
              xerr=[effects[j]["delta_icl_se"] for j in joint], label="Δ ICL score ± s.e.")
-axes[2].set_yticks(list(y), ["4 induction", "2 previous-token", "all 6", "control 0.0+0.3"])
+axes[2].set_yticks(list(y), ["4 induction", "2 previous-token", "all 6", f"control {names(CONTROL)}"])
 axes[2].axvline(0, color="k", lw=0.5)
 axes[2].set(title="heads ablated together (zero)")
 axes[2].legend(fontsize=7)
@@ -425,21 +436,25 @@ plt.show()
 # %% [markdown]
 # What the table and figure show (numbers printed above; zero ablation, 128 windows):
 #
-# - **Together, the four induction heads** cost +7.57 nats on the later repeats, against +2.00 for
-#   the sum of their four single ablations (head 1.0 alone: +0.87, the largest): they back each
-#   other up, so one-at-a-time ablation hides most of their role. On text their joint Δ ICL score is
-#   +0.69 ± 0.19, more than the clean model's whole ICL score on these windows (−0.61): with them
-#   gone the ICL score is +0.08, no in-context learning left within its standard error. So on this
+# - **Together, the four induction heads** cost +4.76 nats on the later repeats, against +2.25 for
+#   the sum of their four single ablations (+0.55 to +0.58 each): they back each other up, so
+#   one-at-a-time ablation hides half of their role. On text their joint Δ ICL score is
+#   +0.60 ± 0.16, more than the clean model's whole ICL score on these windows (−0.48): with them
+#   gone the ICL score is +0.12, no in-context learning left within its standard error. So on this
 #   model removing the induction heads removes all of the measured ICL, not just "most". Mean
-#   ablation agrees (+0.69 ± 0.15).
-# - **The two previous-token heads together** cost +5.30 nats on the later repeats and +0.42 ±
-#   0.15 on the ICL score; **all six** +8.68 and +0.55 ± 0.23: on ICL, no more than the induction
-#   heads alone (the difference is within one standard error).
-# - **The control**, the two remaining heads 0.0 and 0.3, costs −0.11 on the later repeats but
-#   moves the ICL score by −0.33 ± 0.22 — *down*, as if the model learned *more* in context. That
-#   is head 0.0 (alone: −0.29 ± 0.20), which also has by far the largest effect on the loss over
-#   all text positions (+1.02 nats; the next head, 0.2, +0.31). The section after exercise 6 finds
-#   out what head 0.0 does.
+#   ablation agrees (+0.66 ± 0.16).
+# - **The two previous-token heads together** cost +4.65 nats on the later repeats and +0.45 ±
+#   0.16 on the ICL score, nearly all of it head 0.3 (alone: +4.38 and +0.50 ± 0.15; head 0.0
+#   alone: +0.60 and +0.10 ± 0.07). **All six** cost +4.74 and +0.52 ± 0.18: no more than the
+#   induction heads alone (on ICL the difference is within one standard error): without their
+#   previous-token input the induction heads have nothing left to remove.
+# - **The control**, the two remaining heads 0.1 and 0.2, costs +0.36 on the later repeats, a
+#   thirteenth of the induction heads' cost, but moves the ICL score by −0.37 ± 0.10 — *down*, by
+#   more than three standard errors, as if the model learned *more* in context; each head alone
+#   moves it down too (0.1: −0.15 ± 0.04, 0.2: −0.12 ± 0.05). Over all text positions the pair
+#   costs +0.30 nats, not far from the induction heads' +0.42. A control that is not neutral needs
+#   explaining before the other rows can be trusted: the section after exercise 6 finds out what
+#   heads 0.1 and 0.2 do, and what the mean-ablation rows (printed above) say about them.
 
 # %% [markdown]
 # ## Exercise 6 — The effect on in-context learning (2 points, ★, 10 min)
@@ -460,7 +475,8 @@ plt.show()
 # <details><summary>Hint 3</summary> <code>loss[:, late - 1].mean() - loss[:, early - 1].mean()</code> for each run, then ablated minus clean, as a float. </details>
 #
 # **Expected output**: `✔ icl_effect: all visible checks passed.` and `Δ ICL score, head 1.0
-# zero-ablated: +0.217` (±0.01; its standard error over the 128 windows is 0.07).
+# zero-ablated: +0.025` (±0.01): less than its standard error over the 128 windows (0.04, in the
+# table above), so head 1.0 alone does not measurably move the ICL score; the four together do.
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_icl_effect_code"}
 from induction_course.model import cross_entropy_next_token  # noqa: E402
@@ -490,78 +506,104 @@ checks.compare_with_reference("icl_effect", icl_effect, seed=573, layer=0, head=
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## What does head 0.0 do?
+# ## What do the control heads 0.1 and 0.2 do?
 #
-# Head 0.0 is neither an induction head nor a previous-token head, yet zero-ablating it moves the
-# ICL score more than any other single head — and in the "wrong" direction. Four measurements,
-# each printed by the cell below:
+# Heads 0.1 and 0.2 are neither induction nor previous-token heads, yet zero-ablating them moves
+# the ICL score by −0.37 ± 0.10 — in the "wrong" direction, and by more than three standard
+# errors. Four measurements, each printed by the cell below:
 #
-# 1. **Where it looks** (its pattern on the text): how much attention goes to the current token, to
-#    1, 2, … 5 tokens back, and to BOS; and chapter 3's detector scores on the probe.
-# 2. **What it is for**: the Δ loss when it is removed, averaged over every text position, beside
-#    the Δ loss at the two positions the ICL score reads (tokens 12 and 125).
-# 3. **How much of that is its direct effect** (its output read by the unembedding straight away,
-#    layer 1 still seeing it) rather than effects through layer 1.
-# 4. **How stable its ICL effect is**: the same zero ablation on disjoint sets of 32 windows, and
-#    under mean ablation instead of zero ablation.
+# 1. **Where they look** (their patterns on the text): how much attention goes to the current
+#    token, to 1, 2, … 5 tokens back, and to BOS, and how far back it goes on average; and
+#    chapter 3's previous-token score on the probe, beside the previous-token heads'.
+# 2. **Where removing them hurts**: the Δ loss averaged over every text position, beside the Δ loss
+#    at the two positions the ICL score reads (tokens 12 and 125), and the position where it is
+#    largest (the figure draws it at every position).
+# 3. **Which part of their output matters**: zero ablation removes all of it, mean ablation only
+#    what varies from one input to the next (it writes each position's average output in its
+#    place), pattern-preserving ablation only what does not act through layer 1's attention.
+# 4. **How stable the effect is**: the same zero ablation on disjoint sets of 32 windows, and on
+#    all 512 held-out windows.
 
 # %%
 e_pos, l_pos = M.icl_positions(text.shape[1])
-h00 = effects["head 0.0"]
+ctrl, ctrl_mean = effects[ctrl_label], effects_mean[ctrl_label]
 with torch.no_grad():
     _, cache0 = model.run_with_cache(text, names_filter=lambda n: n in (hook_name("pattern", 0), hook_name("z", 0)))
-    pat = cache0[hook_name("pattern", 0)][:, 0]  # [batch, q, k]
     q = torch.arange(text.shape[1])
-    by_offset = [float(pat[:, q[off:], q[off:] - off].mean()) for off in range(6)]
-    to_bos = float(pat[:, 1:, 0].mean())
-    scores = M.head_scores(model, probe)
-    out00 = torch.einsum("bpd,dm->bpm", cache0[hook_name("z", 0)][:, :, 0], model.W_O[0, 0])
-    # direct effect: take head 0.0's output out of the final residual stream only
-    direct_logits = model.run_with_hooks(text, fwd_hooks=[(hook_name("resid_post", cfg.n_layers - 1),
-                                                           lambda resid, hook: resid - out00)])
-    clean_text_loss = cross_entropy_next_token(model(text), text, per_token=True)
-    direct = cross_entropy_next_token(direct_logits, text, per_token=True) - clean_text_loss
-print("1. attention of head 0.0 by offset (0 = current token):", [round(x, 3) for x in by_offset],
-      f"; to BOS {to_bos:.3f}")
-print(f"   detector scores on the probe: previous-token {scores['previous_token'][0, 0]:.2f} (heads 0.1/0.2: "
-      f"{scores['previous_token'][0, 1]:.2f}/{scores['previous_token'][0, 2]:.2f}), current-token "
-      f"{scores['current_token'][0, 0]:.2f}, first-token {scores['first_token'][0, 0]:.2f}; "
-      f"Δ later-repeat loss when removed {h00['delta_probe_loss']:+.3f}")
-d_pos = h00["delta_loss_by_position"]
-print(f"2. removing it raises the loss by {h00['delta_text_loss']:+.3f} nats over all positions "
-      f"(largest other head: {max(r['delta_text_loss'] for k, r in effects.items() if k.startswith('head ') and k != 'head 0.0'):+.3f}); "
+    back = (q[:, None] - q[None, :]).clamp_min(0).float()  # [q, k]: how many tokens back key k is from query q
+    looks = {}
+    for l, h in CONTROL + PREV_TOKEN:
+        pat = cache0[hook_name("pattern", 0)][:, h]  # [batch, q, k]
+        looks[(l, h)] = {"by_offset": [float(pat[:, q[off:], q[off:] - off].mean()) for off in range(6)],
+                         "to_bos": float(pat[:, 1:, 0].mean()), "mean_back": float((pat * back).sum(-1).mean())}
+    prev_score = M.head_scores(model, probe)["previous_token"]
+    # the control heads' output at every position, split into its per-position average and the rest
+    out = sum(torch.einsum("bpd,dm->bpm", cache0[hook_name("z", 0)][:, :, h], model.W_O[0, h]) for _, h in CONTROL)
+    out_avg = out.mean(0)  # [pos, d_model]
+    avg_norm, rest_norm = float(out_avg.norm(dim=-1).mean()), float((out - out_avg).norm(dim=-1).mean())
+    pp_probe = later_repeat_loss(A.ablate(model, probe, CONTROL, "pattern_preserving"), probe, SEG) - clean_loss
+    ctrl_all = {r["kind"]: r for kind in ("zero", "mean")
+                for r in A.joint_ablation_table(model, {ctrl_label: CONTROL}, probe, text_all, kind=kind)}
+print("1. where each layer-0 head looks on the text (attention 0, 1, ..., 5 tokens back; BOS; mean distance back):")
+for (l, h), r in looks.items():
+    print(f"   head {l}.{h}: {[round(x, 3) for x in r['by_offset']]}  BOS {r['to_bos']:.3f}  "
+          f"{r['mean_back']:5.1f} tokens back  (previous-token score on the probe {prev_score[l, h]:.2f})")
+d_pos = ctrl["delta_loss_by_position"]
+peak = int(d_pos.argmax())
+print(f"2. removing {names(CONTROL)} raises the loss by {ctrl['delta_text_loss']:+.3f} nats over all positions; "
       f"at token {e_pos}: {d_pos[e_pos - 1]:+.3f}, at token {l_pos}: {d_pos[l_pos - 1]:+.3f} "
-      f"-> Δ ICL = {d_pos[l_pos - 1] - d_pos[e_pos - 1]:+.3f} ± {h00['delta_icl_se']:.3f}")
-print(f"3. direct effect (unembedding only): {direct.mean():+.3f} nats over all positions, of the total "
-      f"{h00['delta_text_loss']:+.3f}; the rest goes through layer 1")
-subsets = h00["delta_icl_per_window"].reshape(-1, 32).mean(1)
+      f"-> Δ ICL = {d_pos[l_pos - 1] - d_pos[e_pos - 1]:+.3f} ± {ctrl['delta_icl_se']:.3f}; "
+      f"largest at token {peak + 1}: {d_pos[peak]:+.3f}")
+print(f"3. {'':>20} Δ later-repeat loss | Δ ICL score (± s.e.) | Δ loss, all text positions")
+for kind, r in (("zero", ctrl), ("mean", ctrl_mean)):
+    print(f"   {kind + ' ablation':>20} {r['delta_probe_loss']:+19.3f} | {r['delta_icl_score']:+8.3f} ± "
+          f"{r['delta_icl_se']:.3f}    | {r['delta_text_loss']:+.3f}")
+print(f"   {'pattern-preserving':>20} {pp_probe:+19.3f} |")
+print(f"   their summed output: per-position average {avg_norm:.2f} in norm, what varies around it {rest_norm:.2f}")
+subsets = ctrl["delta_icl_per_window"].reshape(-1, 32).mean(1)
 print(f"4. Δ ICL score on 4 disjoint sets of 32 windows: {[round(float(x), 2) for x in subsets]}; "
-      f"on the first 48 windows: {h00['delta_icl_per_window'][:48].mean():+.2f}; "
-      f"mean ablation instead of zero: {effects_mean['head 0.0']['delta_icl_score']:+.3f} ± "
-      f"{effects_mean['head 0.0']['delta_icl_se']:.3f}")
+      f"on all {len(text_all)} windows: zero ablation {ctrl_all['zero']['delta_icl_score']:+.3f} ± "
+      f"{ctrl_all['zero']['delta_icl_se']:.3f}, mean ablation {ctrl_all['mean']['delta_icl_score']:+.3f} ± "
+      f"{ctrl_all['mean']['delta_icl_se']:.3f}")
+tokens_axis = range(2, text.shape[1] + 1)  # column i of the per-token loss predicts token i + 1
+plt.figure(figsize=(6, 3))
+plt.plot(tokens_axis, d_pos.tolist(), label=f"control {names(CONTROL)}, zero")
+plt.plot(tokens_axis, ctrl_mean["delta_loss_by_position"].tolist(), label=f"control {names(CONTROL)}, mean")
+plt.plot(tokens_axis, effects["all 4 induction heads"]["delta_loss_by_position"].tolist(), label="induction heads, zero")
+for t in (e_pos, l_pos):
+    plt.axvline(t, color="k", lw=0.5, ls="--")
+plt.xlabel("token position (dashed: the ICL score's tokens)")
+plt.ylabel("Δ loss (nats)")
+plt.legend(fontsize=7)
+plt.show()
 
 # %% [markdown]
-# What the numbers say (the cell above):
+# What the numbers say (the cell and figure above):
 #
-# 1. Head 0.0 spreads its attention over the last few tokens (0.10 on the current token, 0.16 one
-#    back, 0.12 two back, then 0.10, 0.08, 0.07) and 0.11 on BOS: a "recent tokens" head, with
-#    previous-token score 0.16 against 0.86 for heads 0.1 and 0.2. Removing it does not touch the
-#    repeated-token skill (Δ later-repeat loss −0.02).
-# 2. It is the head the model needs most for *ordinary* prediction: removing it raises the text
-#    loss by 1.02 nats averaged over all positions (three times head 0.2's 0.31), at token 12 and
-#    token 125 alike (+1.16 and +0.87). The ICL score is the *difference* of those two losses, so
-#    it moves by −0.29 ± 0.20: a small difference of two large, mostly equal increases, not a gain
-#    in in-context learning.
-# 3. Only +0.21 of its +1.02 nats is direct; the rest reaches the logits through layer 1 (whose
-#    heads read its output, and whose LayerNorm rescales the residual stream it is part of).
-# 4. The ICL effect is not stable: it swings between disjoint sets of 32 windows (printed above,
-#    from −0.76 to +0.38), the first 48 windows (which an earlier version of this chapter used)
-#    give −0.56, and mean ablation, which keeps the head's average output, gives +0.19 ± 0.06,
-#    the opposite sign. The induction heads' joint effect (+0.69 ± 0.19) survives both checks.
+# 1. Heads 0.1 and 0.2 spread their attention over the whole context: at most 0.06 on any of the
+#    current and last five tokens, 0.06 and 0.12 on BOS, on average 23 and 27 tokens back; their
+#    previous-token scores are 0.05 and 0.06, against 0.71 and 0.97 for heads 0.0 and 0.3.
+# 2. Removing them raises the loss at token 12 (+0.44) far more than at token 125 (+0.07): the
+#    damage sits early in the context (largest at token 25, +1.38; the figure). The ICL score is
+#    the *difference* of those two losses, so it moves by −0.37: the model predicts *worse* at both
+#    positions, not better late in the context; this is not a gain in in-context learning.
+# 3. What the model misses is their *average* output, not what they read from a particular
+#    context: mean ablation, which writes each position's average output in their place, costs
+#    nothing measurable (Δ ICL +0.04 ± 0.06, +0.04 nats over all positions, −0.01 on the repeats).
+#    Their summed output is mostly that average (norm 2.54, against 1.66 for what varies around
+#    it), so a zero output is far from anything they write. The +0.36 on the repeats goes through
+#    layer 1's attention: with every pattern frozen, removing them costs −0.02.
+# 4. The zero-ablation effect itself is not noise: it is negative on all four sets of 32 windows
+#    (−0.09 to −0.62) and on all 512 windows (−0.37 ± 0.05), where mean ablation stays at +0.02 ±
+#    0.02.
 #
-# Lesson: an ablation's effect on a *difference* of losses is only as meaningful as its standard
-# error, and a head that matters everywhere moves every loss-based score. Always put the
-# single-position effects and a control beside it.
+# So the control is not neutral under zero ablation, for a reason that has nothing to do with
+# in-context learning, and mean ablation is the fairer control here. The main finding survives
+# it: mean-ablated, the induction heads still cost +0.66 ± 0.16 on the ICL score and the
+# previous-token heads +0.50 ± 0.15 (table above), while the control costs +0.04 ± 0.06.
+# Lesson: an ablation's effect on a *difference* of losses needs the single-position effects and
+# its standard error beside it, and a zero output can be off-distribution enough to be an effect
+# of its own.
 
 # %% [markdown]
 # ## Exercise 7 — The ablation sweep over checkpoints (2 points, ★★, 10 min)
@@ -581,7 +623,7 @@ print(f"4. Δ ICL score on 4 disjoint sets of 32 windows: {[round(float(x), 2) f
 # <details><summary>Hint 3</summary> Collect <code>ablated - clean</code> per model in a list and return <code>torch.tensor(out)</code>. </details>
 #
 # **Expected output**: `✔ ablation_sweep: all visible checks passed.`; in the plot below the
-# induction heads' curve starts near 0 and ends near +7.6 (the numbers are printed under it).
+# induction heads' curve starts near 0 and ends near +4.8 (the numbers are printed under it).
 
 # %% nbgrader={"solution": true, "grade_id": "ch5_ablation_sweep_code"}
 def ablation_sweep(models: list, probe: torch.Tensor, heads: list, seg_len: int) -> torch.Tensor:
@@ -603,7 +645,7 @@ checks.compare_with_reference("ablation_sweep", ablation_sweep, seed=552, n_mode
 ### END HIDDEN TESTS
 
 # %%
-steps = list_steps()[::5]
+steps = sorted(set(list_steps()[::5]) | {list_steps()[-1]})  # every fifth checkpoint and the last
 history = {h["step"]: h for h in load_history()}
 models = [load_model(step=s, device=DEVICE) for s in steps]
 print(f"sweep over {len(steps)} checkpoints on {DEVICE}")
@@ -611,25 +653,28 @@ with torch.no_grad():
     my_sweep = checks.or_reference(ablation_sweep, "ablation_sweep")
     sweep_ind = my_sweep(models, probe.to(DEVICE), INDUCTION, SEG).cpu()
     sweep_prev = my_sweep(models, probe.to(DEVICE), PREV_TOKEN, SEG).cpu()
-    sweep_rand = my_sweep(models, probe.to(DEVICE), [(0, 0), (0, 3)], SEG).cpu()
+    sweep_rand = my_sweep(models, probe.to(DEVICE), CONTROL, SEG).cpu()
 tok = [history[s]["tokens"] / 1e6 for s in steps]
 plt.figure(figsize=(6, 3.5))
-plt.plot(tok, sweep_ind, "o-", label="induction heads 1.0–1.3")
-plt.plot(tok, sweep_prev, "o-", label="previous-token heads 0.1, 0.2")
-plt.plot(tok, sweep_rand, "o-", label="control: heads 0.0, 0.3")
+plt.plot(tok, sweep_ind, "o-", label=f"induction heads {names(INDUCTION)}")
+plt.plot(tok, sweep_prev, "o-", label=f"previous-token heads {names(PREV_TOKEN)}")
+plt.plot(tok, sweep_rand, "o-", label=f"control: heads {names(CONTROL)}")
 plt.xlabel("training tokens (M)")
 plt.ylabel("Δ loss on later repeats (nats)")
 plt.legend()
 plt.show()
-for name, values in (("induction heads", sweep_ind), ("previous-token heads", sweep_prev), ("control 0.0 + 0.3", sweep_rand)):
-    print(f"{name:>21}: " + "  ".join(f"{t:.2f}M: {v:+.2f}" for t, v in zip(tok, values.tolist())))
+print(f"{'step':>21}: " + "  ".join(f"{s:>11}" for s in steps))
+for name, values in (("induction heads", sweep_ind), ("previous-token heads", sweep_prev), ("control", sweep_rand)):
+    print(f"{name:>21}: " + "  ".join(f"{t:.2f}M {v:+.2f}" for t, v in zip(tok, values.tolist())))
 
 # %% [markdown]
-# The numbers under the plot: before the bump (about 1 M tokens, steps 440–600 in chapter 2)
-# ablating the future induction heads costs little (+0.35 nats at 0.27 M tokens, +0.80 at 0.78 M);
-# after it they carry the repeated-token skill (+5.52 at 1.43 M, +7.47 at the end), and the
-# previous-token heads that feed them follow (+0.09 at 0.78 M, +3.47 at 1.43 M, +5.32 at the end).
-# The control heads 0.0 + 0.3 stay within ±0.15 nats throughout.
+# The numbers under the plot: before the bump (chapter 2) ablating the future induction heads
+# costs almost nothing (+0.06 nats at step 107, 0.21 M tokens); as the heads form they take over the
+# repeated-token skill (+2.18 at step 304, 0.58 M; +4.00 at step 558, 1.07 M; +4.76 at the end),
+# and the previous-token heads that feed them follow the same curve (+2.02 at 0.58 M, +3.96 at
+# 1.07 M, +4.65 at the end). The control heads 0.1 + 0.2 stay between −0.02 and +0.35 throughout,
+# no more than a seventh of the induction heads' cost from step 304 on (the last is the table's
+# +0.355, the zero-ablation cost explained after exercise 6).
 
 # %% [markdown]
 # ## Exercise 8 — An induction head by hand (3 points, ★★★, 30 min)
@@ -713,15 +758,17 @@ checks.compare_with_reference("build_induction_model", build_induction_model, se
 
 # %% [markdown]
 # **Summary** (every number from a cell above). Removing the four induction heads together costs
-# +7.57 nats on the later repeats, almost four times the sum of their single-head effects (+2.00),
-# and raises the ICL score on 128 held-out windows by +0.69 ± 0.19, more than the clean model's
-# −0.61: no in-context learning is left within the standard error. Knocking out just their
-# induction stripe costs +6.86; the previous-token heads together cost +5.30, but nothing once the
-# patterns are frozen (−0.15): they matter through the induction heads' keys. The two other heads
-# cost −0.11 on the repeats; one of them, head 0.0, is a "recent tokens" head that the model needs
-# everywhere (+1.02 nats over all positions), and its ICL "effect" (−0.29 ± 0.20, −0.56 on 48
-# windows, +0.19 under mean ablation) is noise on a difference of two large losses. And a dozen
-# lines of hand-set weights reproduce the circuit: two heads, K-composition, a copying OV circuit.
+# +4.76 nats on the later repeats, about twice the sum of their single-head effects (+2.25), and
+# raises the ICL score on 128 held-out windows by +0.60 ± 0.16, more than the clean model's
+# −0.48: no in-context learning is left within the standard error. Knocking out just their
+# induction stripe costs +4.82, as much as removing the heads; the previous-token heads 0.0 + 0.3
+# together cost +4.65 (head 0.3 alone +4.38), but nothing once the patterns are frozen (+0.01):
+# they matter through the induction heads' keys. The control, the other two heads 0.1 + 0.2, is
+# not neutral under zero ablation (+0.36 on the repeats, −0.37 ± 0.10 on the ICL score): these
+# broad heads write a large per-position average that a zero output removes, hurting early tokens
+# far more than late ones; under mean ablation they cost nothing (+0.04 ± 0.06 on the ICL score)
+# while the induction heads still cost +0.66 ± 0.16. And a dozen lines of hand-set weights
+# reproduce the circuit: two heads, K-composition, a copying OV circuit.
 
 # %% [markdown] nbgrader={"grade_id": "ch5_written_intro", "locked": true}
 # ## Written questions (4 points, graded by hand)
@@ -739,30 +786,32 @@ checks.compare_with_reference("build_induction_model", build_induction_model, se
 # %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch5_written_knockout", "points": 2}
 # ### BEGIN SOLUTION
 # **Model answer.** Zero ablation removes everything the four heads do (and feeds the rest of the
-# model an output it never saw), so its cost, +7.57 nats on the later repeats, shows that the
+# model an output it never saw), so its cost, +4.76 nats on the later repeats, shows that the
 # heads matter but not *which* of their behaviours matters. The knockout removes only the
 # attention on the induction targets and leaves the rest of each head's pattern in place; it
-# still costs +6.86, almost all of the +7.57: nearly the whole value of these heads is the
-# induction stripe. The random control (two other heads zeroed) costs −0.11, so removing heads as
-# such does not cost this much; the effect is specific to these heads and this behaviour.
+# still costs +4.82, as much as the zero ablation: the whole value of these heads on the repeats
+# is the induction stripe. The random control (the two other heads, 0.1 and 0.2, zeroed) costs
+# +0.36, about a thirteenth, so removing heads as such does not cost this much; the effect is
+# specific to these heads and this behaviour.
 #
 # **Rubric (2 points).** 1 point: zero ablation removes the whole head (any behaviour, and an
 # off-distribution output), the knockout removes one behaviour, so it tests the mechanism itself.
-# 1 point: cites the numbers, knockout about +6.9 against zero about +7.6 (most of the effect) and
-# the control near 0 (−0.11). Half a point for the numbers without the argument, or the argument
-# without the numbers.
+# 1 point: cites the numbers, knockout about +4.8 against zero about +4.8 (all of the effect) and
+# the control far smaller (+0.36). Half a point for the numbers without the argument, or the
+# argument without the numbers. No point is lost for adding that the control's +0.36 vanishes under
+# mean ablation (−0.01).
 # ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade_id": "ch5_written_steering_question", "locked": true}
-# **Written question 2 (2 points).** Zero-ablating the previous-token heads 0.1 and 0.2 costs a lot
+# **Written question 2 (2 points).** Zero-ablating the previous-token heads 0.0 and 0.3 costs a lot
 # on the later repeats, pattern-preserving ablation of the same heads almost nothing. Cite both
 # numbers from the table printed after exercise 4 and explain what the difference says about the
 # job of the previous-token heads.
 
 # %% [markdown] nbgrader={"solution": true, "grade": true, "grade_id": "ch5_written_steering", "points": 2}
 # ### BEGIN SOLUTION
-# **Model answer.** Zero ablation of heads 0.1 and 0.2 costs +5.30 nats on the later repeats;
-# with every attention pattern frozen to the clean run, removing their output costs −0.15, nothing.
+# **Model answer.** Zero ablation of heads 0.0 and 0.3 costs +4.65 nats on the later repeats;
+# with every attention pattern frozen to the clean run, removing their output costs +0.01, nothing.
 # Freezing the patterns keeps layer 1 attending where it attended, so what is left to remove is
 # only what the previous-token heads write directly into the logits (and through V-composition),
 # which is small. Their job is to *steer* the induction heads: through K-composition, the
@@ -770,7 +819,7 @@ checks.compare_with_reference("build_induction_model", build_induction_model, se
 # Zero ablation removes that information, so the induction heads look in the wrong place; the
 # pattern-preserving ablation cannot remove it, because the patterns no longer depend on it.
 #
-# **Rubric (2 points).** 1 point: both numbers (about +5.3 and −0.15) and the reading that the heads
+# **Rubric (2 points).** 1 point: both numbers (about +4.7 and +0.01) and the reading that the heads
 # matter only through where layer 1 attends. 1 point: the mechanism, K-composition: the induction
 # heads' keys read what the previous-token heads write; freezing the patterns keeps that effect,
 # so only the (small) direct contribution is removed. Half a point for "they feed layer 1"
@@ -782,8 +831,8 @@ checks.compare_with_reference("build_induction_model", build_induction_model, se
 #
 # Write three or four sentences for a classmate who skipped this chapter: which heads cause the
 # in-context learning and how you know (which ablation, which control), why the single-head table
-# understates the induction heads, and what head 0.0's effect on the ICL score teaches about
-# reading ablation numbers. (Not graded.)
+# understates the induction heads, and what the control heads' effect on the ICL score teaches
+# about reading ablation numbers. (Not graded.)
 
 # %% [markdown]
 # *Your summary here.*

@@ -23,6 +23,7 @@ The weights load into TransformerLens with its own converter::
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from dataclasses import asdict
@@ -75,8 +76,8 @@ def prepare_run_dir(out: Path, mcfg: ModelConfig, tcfg, corpus, eval_set=None) -
     }
     (out / "config.json").write_text(json.dumps(config, indent=1))
     if eval_set is not None:
-        save_file({"probe": eval_set.probe.contiguous(), "text": eval_set.text.contiguous()}, str(out / "eval_set.safetensors"),
-                  metadata={"seg_len": str(eval_set.seg_len), "bos": str(eval_set.bos)})
+        _save_tensors({"probe": eval_set.probe.contiguous(), "text": eval_set.text.contiguous()}, out / "eval_set.safetensors",
+                      metadata={"seg_len": str(eval_set.seg_len), "bos": str(eval_set.bos)})
     tok = data_dir() / "tokenizer.json"
     if tok.is_file() and tok.resolve() != (out / "tokenizer.json").resolve():
         shutil.copyfile(tok, out / "tokenizer.json")
@@ -85,9 +86,19 @@ def prepare_run_dir(out: Path, mcfg: ModelConfig, tcfg, corpus, eval_set=None) -
 def save_checkpoint(out: Path, model: AttnOnlyTransformer, step: int, record: dict) -> Path:
     path = out / "checkpoints" / f"step_{step:06d}.safetensors"
     tensors = {k: v.cpu() for k, v in model.tl_state_dict().items()}
-    save_file(tensors, str(path), metadata={"step": str(step)})
+    _save_tensors(tensors, path, metadata={"step": str(step)})
     path.with_suffix(".json").write_text(json.dumps(record, indent=1))
     return path
+
+
+def _save_tensors(tensors: dict, path: Path, metadata: dict) -> None:
+    """``save_file`` with the permissions of any other file written here: safetensors creates its
+    files readable by their owner only, so a sandboxed grading kernel (another user) could not
+    load a run an instructor regenerated."""
+    save_file(tensors, str(path), metadata=metadata)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def resolve_run_dir(run_dir: Path | str | None) -> Path:
@@ -211,7 +222,6 @@ def _analysis_paths(run: Path) -> list[Path]:
     package) the user's cache; ``INDUCTION_COURSE_CACHE=0`` turns both off, ``=DIR`` moves the
     second."""
     import hashlib
-    import os
 
     where = os.environ.get("INDUCTION_COURSE_CACHE")
     if where == "0":
@@ -235,8 +245,6 @@ def load_analysis(run_dir, key: str):
 def save_analysis(run_dir, key: str, value) -> Path | None:
     """Store a JSON-able ``value`` under ``key``: in the run folder when it can be written, else
     in the user's cache. Returns the file, or ``None`` when nothing could be written."""
-    import os
-
     for path in _analysis_paths(resolve_run_dir(run_dir)):
         try:
             entries = json.loads(path.read_text()) if path.is_file() else {}

@@ -117,7 +117,7 @@ def free_cpu_threads(reserve: float = 0.0) -> int:
     On a shared CPU (Binder, Colab, a busy laptop) more threads than free cores make every
     thread spin-wait for the others at each of the many small parallel regions of this small
     model (measured on 2 cores beside 2 busy processes: a training step 5x slower with 2 threads
-    than with 1, a 900-step chapter-2 run from 45 s to more than 15 min), while on a quiet
+    than with 1, a 900-step chapter-2 run of the LayerNorm recipe from 45 s to more than 15 min), while on a quiet
     machine the second thread buys about 10 % (training) to 30 % (the report)."""
     global _LAST_CHOICE
     forced = os.environ.get("INDUCTION_COURSE_THREADS", "").strip()

@@ -48,7 +48,7 @@ class ModelConfig:
     n_heads: int = 4
     d_head: int = 16
     n_layers: int = 2
-    normalization: str | None = "LN"
+    normalization: str | None = None
     eps: float = 1e-5
     init_std: float = 1.0
     # "sinusoidal" starts W_pos as the sin/cos table of Vaswani et al. (then it is learned like

@@ -175,8 +175,9 @@ def _composition_text(a: dict, cfg) -> str:
     for kind in ("K", "Q", "V"):
         m = a["composition"][kind]
         lines.append(f"  {kind}: " + " | ".join(" ".join(f"{float(x):.2f}" for x in row) for row in m))
-    m = a["composition_folded"]["K"]
-    lines.append("  K, LayerNorm folded: " + " | ".join(" ".join(f"{float(x):.2f}" for x in row) for row in m))
+    if cfg.normalization:  # without LayerNorm the folded scores are the plain ones
+        m = a["composition_folded"]["K"]
+        lines.append("  K, LayerNorm folded: " + " | ".join(" ".join(f"{float(x):.2f}" for x in row) for row in m))
     return "\n".join(lines)
 
 
@@ -211,8 +212,8 @@ def _kcircuit_text(a: dict, cfg) -> str:
     cols = ks.head_columns()
     lines = ["WHICH LAYER-0 HEADS DOES EACH INDUCTION HEAD READ? (previous-token heads: "
              + (", ".join(f"0.{h}" for h in prev) or "none") + ")",
-             "  token-level K-circuit top-1 (W_E W_QK^1 (W_E W_OV^0)^T on the training tokens, LayerNorm folded; "
-             "chance 1/pool):"]
+             "  token-level K-circuit top-1 (W_E W_QK^1 (W_E W_OV^0)^T on the training tokens"
+             + (", LayerNorm folded" if cfg.normalization else "") + "; chance 1/pool):"]
     ranks = kcircuit_rankings(a)
     for name, r in ranks.items():
         h1 = int(name.split(".")[1])
@@ -251,7 +252,7 @@ def _over_training_text(series: dict, n_ctx: int) -> str:
         lines.append("    " + "  ".join(row[i:i + 6]))
     top1 = torch.stack(series["ov_top1"])[:, -1]  # [T, H]
     eig = torch.stack(series["copying_eigen"])[:, -1]
-    lines.append("  last-layer heads, OV top-1 copying (moves with the phase change) / eigenvalue copying (saturates early):")
+    lines.append("  last-layer heads, OV top-1 copying (rises most at the phase change) / eigenvalue copying (saturates early):")
     row = [f"{st}:{float(t.mean()):.2f}/{float(g.mean()):.2f}" for st, t, g in zip(series["step"], top1, eig)]
     for i in range(0, len(row), 6):
         lines.append("    " + "  ".join(row[i:i + 6]))
@@ -365,7 +366,7 @@ def _html(text: str, figs: dict) -> str:
         "ablation_table": "Effect of zero-ablating each head alone on the loss on repeated tokens.",
         "k_composition": "K-composition between layer-1 and layer-0 heads (the paper's Frobenius score: it does not single out the previous-token heads; see the K-circuit ranking above).",
         "icl_over_training": "ICL score (late band minus early band, all held-out windows) over training; the shaded band is +- one standard error, the grey band the induction bump.",
-        "copying_over_training": "Copying over training: OV top-1 accuracy (moves with the phase change), the eigenvalue score (saturates early), and the token-level K-circuit top-1 through each layer-0 head.",
+        "copying_over_training": "Copying over training: OV top-1 accuracy (rises most at the phase change), the eigenvalue score (saturates early), and the token-level K-circuit top-1 through each layer-0 head.",
     }
     imgs = "\n".join(
         f'<figure><img src="{html.escape(f)}" alt="{html.escape(k)}"><figcaption>{html.escape(captions.get(k, k))}</figcaption></figure>'

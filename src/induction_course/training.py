@@ -28,7 +28,7 @@ from induction_course.model import AttnOnlyTransformer, ModelConfig, cross_entro
 
 @dataclass
 class TrainConfig:
-    steps: int = 2000
+    steps: int = 1500
     batch_size: int = 8
     lr: float = 1e-2
     weight_decay: float = 0.01

@@ -4,6 +4,7 @@ recorded metrics are reproducible from the weights."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -112,3 +113,17 @@ def test_corrupt_and_wrongly_shaped_checkpoints_are_explained(tmp_path):
     (run / "config.json").write_text("{")
     with pytest.raises(checkpoints.CheckpointError, match="not a valid run config"):
         checkpoints.load_config(run)
+
+
+def test_saved_weights_follow_the_umask_like_every_other_file(tmp_path):
+    # safetensors alone writes 0600: a sandboxed grading kernel (another user) could not read them
+    from induction_course.model import AttnOnlyTransformer, ModelConfig
+
+    (tmp_path / "checkpoints").mkdir()
+    old = os.umask(0o022)
+    try:
+        path = checkpoints.save_checkpoint(tmp_path, AttnOnlyTransformer(ModelConfig(d_vocab=20, n_ctx=8, d_model=8, d_head=2)), 3, {})
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert load_file(str(path))["embed.W_E"].shape == (20, 8)

@@ -14,7 +14,7 @@ from induction_course.model import cross_entropy_next_token
 
 @pytest.fixture(scope="module")
 def shipped():
-    return checkpoints.load_model(step=532), checkpoints.load_eval_set()
+    return checkpoints.load_model(step=259), checkpoints.load_eval_set()
 
 
 def test_probe_metrics_are_the_metrics_functions_numbers_from_one_forward_pass(shipped):
