@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import zipfile
 
 import nbformat
@@ -173,3 +175,40 @@ def test_class_of_only_bad_files_is_graded_without_a_kernel(tmp_path, capsys):
     assert csv_text[0].startswith("student,ch1_embed,") and csv_text[0].endswith(",total,max,manual_grading")
     assert [ln.split(",")[0] for ln in csv_text[1:]] == ["dave", "erin"]
     assert tree_hashes(subs) == before
+
+
+def test_files_a_run_cannot_read_are_found(tmp_path):
+    from induction_course.course.grading.sandbox import SandboxPlan, unreadable_by_runs
+
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "sub").mkdir()
+    (top / "sub" / "open.json").write_text("{}")
+    (top / "sub" / "closed.safetensors").write_text("x")
+    (top / "sub" / "closed.safetensors").chmod(0o600)
+    top.chmod(0o755)
+    as_root = SandboxPlan(bwrap="/usr/bin/bwrap", as_root=True)
+    assert unreadable_by_runs(as_root, [top]) == [top / "sub" / "closed.safetensors"]
+    (top / "sub").chmod(0o700)
+    assert top / "sub" in unreadable_by_runs(as_root, [top])
+    # runs that keep the grader's uid, or no sandbox: the grader's own permissions apply
+    assert unreadable_by_runs(SandboxPlan(bwrap="/usr/bin/bwrap", as_root=False), [top]) == []
+    assert unreadable_by_runs(SandboxPlan(), [top]) == []
+
+
+def test_data_only_its_owner_may_read_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    from induction_course import paths
+    from induction_course.course.grading.sandbox import find_bwrap
+
+    if find_bwrap() is None or os.geteuid() != 0:
+        pytest.skip("only a root grader with bubblewrap gives the runs uids of their own")
+    data = tmp_path / "data"
+    shutil.copytree(paths.data_dir(), data)
+    (data / "checkpoints" / "eval_set.safetensors").chmod(0o600)
+    monkeypatch.setattr(paths, "data_dir", lambda: data)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    code, out, err = _run(["grade", CH1, str(subs), "--out", str(tmp_path / "o"), "--root", str(ROOT)], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "eval_set.safetensors (mode 0600)" in err and f"chmod -R a+rX {data}" in err
+    assert not (tmp_path / "o" / "grades.csv").exists()

@@ -37,7 +37,7 @@ from induction_course.course.grading.layout import GradingError, check_chapter, 
 from induction_course.course.grading.notebooks import grade_cells, source_notebook
 from induction_course.course.grading.outputs import GradeResult, write_outputs
 from induction_course.course.grading.hidden_plan import trusted_plan
-from induction_course.course.grading.sandbox import SandboxPlan, plan_sandbox
+from induction_course.course.grading.sandbox import SandboxPlan, plan_sandbox, unreadable_by_runs
 from induction_course.course.grading.scores import read_regular, total_points
 from induction_course.course.grading.written import keep_class, students_to_grade, written_ids
 from induction_course.course.grading.student_run import (  # noqa: F401  re-exported: the CLI reads the defaults here
@@ -207,11 +207,18 @@ def _plan(sandbox: bool, root: Path, work: Path, out: Path, submissions: Path) -
     import induction_course
     from induction_course.paths import data_dir
 
-    visible = [Path(sys.prefix), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
-               Path(induction_course.__file__).resolve().parent, data_dir().resolve()]
+    package, data = Path(induction_course.__file__).resolve().parent, data_dir().resolve()
+    visible = [Path(sys.prefix), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent, package, data]
     secret = [Path(root), work, out, submissions]
     plan = plan_sandbox(sandbox, visible, secret)
     plan.hidden_from_notes = [str(p.resolve()) for p in secret]
+    closed = unreadable_by_runs(plan, [package, data])
+    if closed:
+        where = data if data in closed[0].parents or closed[0] == data else package
+        raise GradingError(
+            f"{len(closed)} file(s) of the package or its data that every notebook reads are readable by their "
+            f"owner only, e.g. {closed[0]} (mode {closed[0].stat().st_mode & 0o777:04o}); the sandboxed runs use "
+            f"uids of their own, so to them the files look missing. Run `chmod -R a+rX {where}` and grade again.")
     return plan
 
 

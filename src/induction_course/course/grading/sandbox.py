@@ -122,6 +122,24 @@ def plan_sandbox(enabled: bool, visible: list[Path], hidden: list[Path]) -> Sand
     return plan
 
 
+def unreadable_by_runs(plan: SandboxPlan, folders: list[Path]) -> list[Path]:
+    """What below ``folders`` a run could not read: a root grader gives each run a uid of its
+    own, and to it a file only its owner may read (safetensors writes 0600) looks missing."""
+    if not (plan.enabled and plan.as_root):
+        return []
+    import stat
+
+    out: list[Path] = []
+    for top in folders:
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            if os.stat(dirpath).st_mode & (stat.S_IROTH | stat.S_IXOTH) != stat.S_IROTH | stat.S_IXOTH:
+                out.append(Path(dirpath))
+            out += [Path(dirpath, f) for f in filenames
+                    if not os.stat(os.path.join(dirpath, f)).st_mode & stat.S_IROTH]
+    return out
+
+
 def run_argv(plan: SandboxPlan, course: Path, cmd: list[str], writable: list[Path] = ()) -> list[str]:
     """``cmd`` in a run sandbox whose only writable folder is ``course`` (and the files
     ``writable``: the cgroup's ``cgroup.procs``, which the run joins from inside)."""
