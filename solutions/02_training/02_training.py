@@ -662,10 +662,10 @@ print("with every second checkpoint (the sweep) the later-copy loss drops most b
 # trains the same model twice for 900 steps: with the repeated segments, and with natural text
 # only (`synthetic_fraction=0`), and watches the first- and later-copy losses of the probe.
 #
-# Training both took 47 s for the shipped file (31 s + 17 s, printed below) with one thread on a
-# quiet 2-core machine; three times that on the same machine while other jobs ran, and more torch
-# threads than free cores make it much slower, not faster: every thread waits for the others
-# (beside two busy processes, two threads made a training step 5× slower than one; README,
+# Training is not free: the shipped file took 48 s for both (31 s + 17 s, printed below) with one
+# thread on a quiet 2-core machine, three times that on the same machine while other jobs ran;
+# more torch threads than free cores make it much slower, not faster: every thread waits for the
+# others (beside two busy processes, two threads made a training step 5× slower than one; README,
 # "Threads"). So by default the cell **loads the result shipped with the course**,
 # `data/chapter2_comparison.json`, written by `python -m induction_course.curves` (which calls
 # `curves.comparison_runs()`: the same two seeded trainings). Set `TRAIN_COMPARISON = True` to

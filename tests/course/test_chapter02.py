@@ -70,7 +70,15 @@ def test_comparison_loads_the_shipped_result_by_default(ns):
     # ... and not without them
     assert nat[-1]["loss_later_repeats"] > nat[-1]["loss_first_repeat"] - 0.2
     assert nat[-1]["best_prefix_matching_layer1"] < 0.1
-    assert sum(ns["comparison"]["seconds"].values()) > 60
+    # the training times the text quotes are the file's
+    import nbformat
+
+    prose = " ".join(" ".join(c.source.split()) for c in nbformat.read(CHAPTER.solution_ipynb, as_version=4).cells
+                     if c.cell_type == "markdown")
+    sec = ns["comparison"]["seconds"]
+    quoted = (f"took {sum(sec.values()):.0f} s for both ({sec['with repeated segments']:.0f} s + "
+              f"{sec['natural text only']:.0f} s, printed below)")
+    assert quoted in prose
 
 
 def test_chapter_says_the_trained_model_is_chapter_1s_without_layernorm(ns):
