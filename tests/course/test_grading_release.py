@@ -146,3 +146,23 @@ def test_release_check_finds_and_release_repairs_a_stale_copy(tmp_path):
     assert grading.release(tmp_path, [CH1], check=True) == []
     assert "Chapter one" in release_nb.read_text()
     assert not (tmp_path / "chapters" / CH1 / "stray.txt").exists()
+
+
+def test_nbgrader_runs_without_the_iri_format_parser():
+    import subprocess
+    import sys
+
+    from induction_course.course.grading.course_dir import NBGRADER_COMMAND
+
+    version = subprocess.run([*NBGRADER_COMMAND, "--version"], capture_output=True, text=True, timeout=120)
+    assert version.returncode == 0 and version.stdout.strip(), version.stderr[-2000:]
+    # what nbgrader validates (nbformat's schema) still validates, and still refuses a broken notebook
+    probe = ("import sys; sys.modules['rfc3987_syntax'] = None\n"
+             "import nbformat\n"
+             "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x = 1')])\n"
+             "nbformat.validate(nb)\n"
+             "del nb.cells[0]['source']\n"
+             "try:\n    nbformat.validate(nb)\nexcept nbformat.ValidationError:\n    print('refused')\n"
+             "print('rfc3987_syntax' in sys.modules and sys.modules['rfc3987_syntax'] is None)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["refused", "True"], out.stderr[-2000:]

@@ -24,6 +24,7 @@ from typing import Any
 from induction_course.course.grading.course_dir import (
     COURSE_ID,
     KERNEL_NAME,
+    NBGRADER_COMMAND,
     student_gradebook,
     with_interpreter_bin,
     write_course_config,
@@ -262,7 +263,7 @@ def grade_one(task: GradeTask) -> dict:
     course, chapter = task.course, task.chapter
     log = course / "nbgrader.log"
     limit = notebook_time_limit(task.timeout)
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", chapter, f"--student={task.sid}", "--force"]
+    cmd = [*NBGRADER_COMMAND, "autograde", chapter, f"--student={task.sid}", "--force"]
     code, seconds, notes = _run_student(task, cmd, log, limit)
     res: dict[str, Any] = {"student": task.student, "seconds": seconds, "notes": notes, "problem": None, "scores": None}
     log_text = log.read_text(encoding="utf-8", errors="replace")
