@@ -364,7 +364,7 @@ def _html(text: str, figs: dict) -> str:
         "scores_over_training": "Head scores and the in-context-learning score over training.",
         "attention_patterns": "Attention on a repeated random sequence: the previous-token head's off-diagonal and the induction head's stripe.",
         "ablation_table": "Effect of zero-ablating each head alone on the loss on repeated tokens.",
-        "k_composition": "K-composition between layer-1 and layer-0 heads (the paper's Frobenius score: it does not single out the previous-token heads; see the K-circuit ranking above).",
+        "k_composition": "K-composition between layer-1 and layer-0 heads (the paper's Frobenius score: subspace overlap, to be read against the random baseline; the K-circuit ranking above says which paths are used).",
         "icl_over_training": "ICL score (late band minus early band, all held-out windows) over training; the shaded band is +- one standard error, the grey band the induction bump.",
         "copying_over_training": "Copying over training: OV top-1 accuracy (rises most at the phase change), the eigenvalue score (saturates early), and the token-level K-circuit top-1 through each layer-0 head.",
     }
