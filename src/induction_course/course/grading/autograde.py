@@ -214,7 +214,7 @@ def _plan(sandbox: bool, root: Path, work: Path, out: Path, submissions: Path) -
     plan.hidden_from_notes = [str(p.resolve()) for p in secret]
     closed = unreadable_by_runs(plan, [package, data])
     if closed:
-        where = data if data in closed[0].parents or closed[0] == data else package
+        where = data if closed[0].is_relative_to(data) else package
         raise GradingError(
             f"{len(closed)} file(s) of the package or its data that every notebook reads are readable by their "
             f"owner only, e.g. {closed[0]} (mode {closed[0].stat().st_mode & 0o777:04o}); the sandboxed runs use "

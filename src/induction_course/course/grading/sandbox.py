@@ -23,6 +23,7 @@ import contextlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -127,8 +128,6 @@ def unreadable_by_runs(plan: SandboxPlan, folders: list[Path]) -> list[Path]:
     own, and to it a file only its owner may read (safetensors writes 0600) looks missing."""
     if not (plan.enabled and plan.as_root):
         return []
-    import stat
-
     out: list[Path] = []
     for top in folders:
         for dirpath, dirnames, filenames in os.walk(top):
