@@ -41,6 +41,7 @@ from induction_course.course.checks.ch01_localise import (
     per_head_outputs,
 )
 from induction_course.course.checks.core import (
+    TL_BRIDGE_IMPORTS,
     ChapterChecks,
     CheckFailed,
     Exercise,
@@ -443,7 +444,8 @@ EXERCISES: dict[str, Exercise] = {
 }
 
 
-CHECKS = ChapterChecks(list(EXERCISES.values()), pieces=PIECES, no_grad=True)
+CHECKS = ChapterChecks(list(EXERCISES.values()), pieces=PIECES, no_grad=True,
+                       heavy_imports=TL_BRIDGE_IMPORTS)  # the TransformerLens bridge exercises
 compare_with_reference = CHECKS.compare_with_reference
 run_visible_checks = CHECKS.run_visible_checks
 mine_or_reference = CHECKS.mine_or_reference

@@ -16,6 +16,7 @@ import torch
 from induction_course import metrics
 from induction_course.course.checks.ch03_localise import loc_collect, loc_pattern_detector, loc_token_detector
 from induction_course.course.checks.core import (
+    TL_BRIDGE_IMPORTS,
     ChapterChecks,
     CheckFailed,
     Exercise,
@@ -411,7 +412,7 @@ _CHECKS = ChapterChecks([
     "identify_heads": lambda prev_scores, induction_scores, threshold=0.4: _ref_identify(
         {"prev_scores": prev_scores, "induction_scores": induction_scores, "threshold": threshold}),
     "kcomp_token_circuit": metrics.kcomp_token_circuit,
-})
+}, heavy_imports=TL_BRIDGE_IMPORTS)  # the notebook's TransformerLens bridge (tl_convert.to_bridge)
 CHECKS = _CHECKS  # the grader's trusted check reads the exercises from here
 
 EXERCISES = _CHECKS.exercises

@@ -337,13 +337,22 @@ def call_args(case: dict) -> list:
     return [v for k, v in case.items() if not k.startswith("_")]
 
 
+# What building a TransformerLens bridge imports (tl_convert, functional.bridge_from_tl_state_dict):
+# about 3.5 s, most of a chapter-1 kernel's start.
+TL_BRIDGE_IMPORTS = ("transformer_lens", "transformer_lens.config", "transformer_lens.model_bridge",
+                     "transformer_lens.utilities.tl_checkpoint_conversion")
+
+
 class ChapterChecks:
     """The exercises of one chapter: visible checks and the hidden tests' comparison."""
 
     def __init__(self, exercises: list[Exercise], pieces: dict[str, Callable] | None = None,
                  no_grad: bool = False, references: dict[str, Callable] | None = None,
-                 numbers: dict[str, int] | None = None):
+                 numbers: dict[str, int] | None = None, heavy_imports: tuple[str, ...] = ()):
         self.exercises = {e.name: e for e in exercises}
+        # Slow imports besides torch that the chapter's notebook makes (directly or through the
+        # package): the grader loads them once per student, for the kernel and the trusted check.
+        self.heavy_imports = tuple(heavy_imports)
         # exercise -> its number in the notebook, for the "finish exercise N first" notes
         self.numbers = dict(numbers or {name: i + 1 for i, name in enumerate(self.exercises)})
         self.pieces = dict(pieces or {})

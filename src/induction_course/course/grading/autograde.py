@@ -21,9 +21,10 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from induction_course.course.grading.course_dir import (
     base_course,
@@ -66,6 +67,7 @@ class _ClassRun:
     plan: SandboxPlan = field(default_factory=SandboxPlan)
     disk_mb: int = DEFAULT_DISK_MB
     trusted: bool = True  # run the trusted check (:mod:`.trusted`) after each notebook
+    release: Future | None = None  # the base course, made while the submissions are read (:func:`_start_base_course`)
 
     @property
     def course(self) -> Path:
@@ -92,15 +94,31 @@ def _check_arguments(submissions: str | Path, out: str | Path, timeout: int, mem
     return submissions, out
 
 
+def _base_course(run: _ClassRun) -> Any:
+    """The class's base course (:func:`.course_dir.base_course`); returns the release notebook."""
+    release_nb = base_course(run.root, run.chapter, run.course, run.log)
+    if run.trusted:  # the hidden tests run outside the kernels only (the trusted check)
+        drop_hidden_tests(run.course, run.chapter, release_nb)
+    return release_nb
+
+
+def _start_base_course(run: _ClassRun, pool: ThreadPoolExecutor) -> None:
+    """Make the base course in ``pool`` (nbgrader generate_assignment: a subprocess, 5 s) while
+    this thread reads the submissions and plans the trusted check: two cores, both busy."""
+    import nbformat  # noqa: F401  imported here first: two threads importing it at once can fail
+    import nbgrader.api  # noqa: F401
+
+    run.release = pool.submit(_base_course, run)
+
+
 def _tasks(run: _ClassRun, graded: list[Submission], exercises: list[tuple[str, float]]) -> tuple[list[GradeTask], dict[str, list[str]]]:
     """The base course, every notebook made gradable, and one task per student; with the notes.
     A notebook the sanitizers choke on (metadata of the wrong types) costs its student only."""
     from induction_course.course.grading.preprocessors import sanitize  # nbconvert: only when grading
 
-    release_nb = base_course(run.root, run.chapter, run.course, run.log)
-    if run.trusted:  # the hidden tests run outside the kernels only (the trusted check)
-        drop_hidden_tests(run.course, run.chapter, release_nb)
     pristine = source_notebook(run.root, run.chapter)
+    plan = trusted_plan(run.chapter, pristine) if run.trusted else None  # the hidden tests, from the course's notebook
+    release_nb = run.release.result() if run.release is not None else _base_course(run)
     accepted = {c.metadata["nbgrader"]["grade_id"]: {c.source.strip()}  # the reference's own cells
                 for c in pristine.cells if "nbgrader" in c.metadata}
     repo_config = run.work / "grader_nbgrader_config.py"  # read once, before any student code runs
@@ -108,7 +126,6 @@ def _tasks(run: _ClassRun, graded: list[Submission], exercises: list[tuple[str, 
     threads = max(1, default_jobs() // run.jobs)
     drop = (str((Path(run.root) / "solutions").resolve()),)
     secrets = tuple(run.plan.hidden_from_notes)
-    plan = trusted_plan(run.chapter, pristine) if run.trusted else None  # the hidden tests, from the course's notebook
     tasks, notes = [], {}
     for i, s in enumerate(graded):
         try:
@@ -125,7 +142,7 @@ def _tasks(run: _ClassRun, graded: list[Submission], exercises: list[tuple[str, 
 
 def _run_tasks(run: _ClassRun, tasks: list[GradeTask], max_points: float) -> dict[str, dict]:
     """``grade_one`` for every task, ``run.jobs`` at a time; a task that raises fails alone."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
     import nbgrader.api  # noqa: F401  the workers import these: a first import from two threads at once
     import nbgrader.utils  # noqa: F401  fails ("partially initialized module"), so it happens here, once
@@ -180,6 +197,21 @@ def _append_student_logs(log: Path, tasks: list[GradeTask]) -> None:
                 fh.write(data.decode("utf-8", errors="replace"))
 
 
+def _generate_feedback(run: _ClassRun, sids: list[str]) -> None:
+    """``nbgrader generate_feedback`` for the class, split into ``run.jobs`` processes that run
+    at once (each leaves out the others' students; the gradebook is only read)."""
+    groups = [sids[i::run.jobs] for i in range(min(run.jobs, len(sids)))]
+    if len(groups) <= 1:
+        run_nbgrader(run.course, "generate_feedback", run.chapter, "--force", log=run.log, check=False)
+        return
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        futures = [pool.submit(run_nbgrader, run.course, "generate_feedback", run.chapter, "--force",
+                               "--CourseDirectory.student_id_exclude=" + ",".join(s for s in sids if s not in group),
+                               log=run.log, check=False) for group in map(set, groups)]
+    for fut in futures:
+        fut.result()  # an error starting nbgrader is the grader's, not a student's: it stops the run
+
+
 def _autograde_class(run: _ClassRun, graded: list[Submission], result: GradeResult) -> tuple[dict, dict]:
     """Autograde, merge the gradebooks (in student order) and generate the feedback;
     return (outcome, notes) by student."""
@@ -195,7 +227,7 @@ def _autograde_class(run: _ClassRun, graded: list[Submission], result: GradeResu
         from induction_course.course.grading.feedback import enable_clean_feedback  # nbconvert: only here
 
         enable_clean_feedback(run.course)  # no hidden-test lines, scripts or empty boxes (.feedback)
-        run_nbgrader(run.course, "generate_feedback", run.chapter, "--force", log=run.log, check=False)
+        _generate_feedback(run, sorted(t.sid for t in done))
     _append_student_logs(run.log, tasks)
     return outcome, notes
 
@@ -259,15 +291,17 @@ def grade(
     run = _ClassRun(root, chapter, work, work / "nbgrader.log", jobs, timeout, memory_mb,
                     say=(lambda line: None) if quiet else (lambda line: print(line, flush=True)), disk_mb=disk_mb,
                     trusted=trusted)
+    pool = ThreadPoolExecutor(max_workers=1)
     try:
         work.mkdir(parents=True, exist_ok=True)
         out.mkdir(parents=True, exist_ok=True)  # a folder that exists can be hidden from the runs
         run.plan = _plan(sandbox, root, work, out, submissions)
         run.log.write_text("", encoding="utf-8")
-        subs = read_submissions(submissions, work, chapter, root, zip_tz=deadline.zone if deadline else None)
         for d in ("course", "students"):
             if (work / d).exists():
                 shutil.rmtree(work / d)
+        _start_base_course(run, pool)
+        subs = read_submissions(submissions, work, chapter, root, zip_tz=deadline.zone if deadline else None)
         pristine = source_notebook(root, chapter)
         result = GradeResult(chapter, grade_cells(pristine), out=out, warnings=run.plan.warnings(),
                              written=written_ids(pristine), deadline=deadline, lms_format=lms_format,
@@ -280,5 +314,6 @@ def grade(
         keep_class(out, chapter, pristine, students_to_grade(subs, outcome), run.course, keep_workdir=tmp is None)
         return result
     finally:
+        pool.shutdown(wait=True)  # the base course is finished before its folder goes
         if tmp is not None:
             tmp.cleanup()

@@ -27,12 +27,15 @@ KERNEL_NAME = "induction-course-grader"
 _GRADING_DIR = Path(__file__).resolve().parent  # holds kernel_launcher.py, loaded by path
 
 
-def write_course_config(course: Path, repo_config: Path, timeout: int | None = None, db: Path | None = None) -> None:
+def write_course_config(course: Path, repo_config: Path, timeout: int | None = None, db: Path | None = None,
+                        shutdown_wait: int | None = None) -> None:
     """Write ``course/nbgrader_config.py``: ``repo_config``, redirected to ``course``.
 
     With ``timeout`` (seconds per cell) it is an autograding course as well: the grader's
     kernel (see :data:`KERNEL_NAME`) and an Execute step that survives the kernel's death.
-    ``db`` is the gradebook (default ``course/gradebook.db``).
+    ``db`` is the gradebook (default ``course/gradebook.db``). ``shutdown_wait``: seconds nbgrader
+    waits for the kernel to end once the notebook has run (its launcher runs the trusted check's
+    producer then).
     """
     db = db or course / "gradebook.db"
     text = "import sys\n" if timeout is not None else ""
@@ -54,6 +57,7 @@ c.CourseDirectory.db_url = {"sqlite:///" + str(db)!r}
 c.Execute.timeout = {timeout}
 c.ExecutePreprocessor.timeout = {timeout}
 c.Execute.interrupt_on_timeout = True
+c.KernelManager.shutdown_wait_time = {shutdown_wait or 5}
 c.Execute.kernel_name = {KERNEL_NAME!r}
 c.ExecutePreprocessor.kernel_name = {KERNEL_NAME!r}
 c.OverwriteCells.add_missing_cells = False  # the grader puts deleted test cells back itself

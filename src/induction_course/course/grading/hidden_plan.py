@@ -137,9 +137,14 @@ def allowed_helpers(pristine: Any) -> set[str]:
 
 
 def trusted_plan(chapter: str, pristine: Any) -> dict:
-    """What the producer needs, as JSON: the check module, the set-up cells, the calls, the helpers."""
+    """What the producer needs, as JSON: the check module, the set-up cells, the calls, the helpers,
+    and the modules the kernel launcher loads once for both the producer and the kernel."""
+    import importlib
+
     calls, allowed = hidden_plan(pristine), allowed_helpers(pristine)
-    return {"checks": checks_module(chapter), "setup": setup_sources(pristine),
+    checks = checks_module(chapter)
+    preload = ["torch", "ipykernel.kernelapp", "matplotlib.pyplot", checks, *importlib.import_module(checks).CHECKS.heavy_imports]
+    return {"checks": checks, "setup": setup_sources(pristine), "preload": preload,
             "calls": {g: [c.to_json() for c in cs] for g, cs in calls.items()},
             "allowed": sorted(allowed), "grad": list(NEEDS_GRAD),
             "forbidden": _forbidden_keys(checks_module(chapter), calls, allowed)}

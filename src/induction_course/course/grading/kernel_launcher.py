@@ -1,31 +1,47 @@
 """Launch a Jupyter kernel for autograding with resource limits (run as a script, not imported).
 
-    python kernel_launcher.py --memory-mb 4096 --cpu-s 1200 --pidfile F -- {connection_file}
+    python kernel_launcher.py --memory-mb 4096 --cpu-s 1200 --pidfile F
+           [--preload torch,... --producer PLAN NOTEBOOK ANSWERS --producer-cpu-s N --producer-wall-s N]
+           -- {connection_file}
 
-``induction-course grade`` writes a kernelspec whose ``argv`` is this command. Before it
-``exec``\\ s ``python -m ipykernel_launcher -f {connection_file}`` (same interpreter), it
+``induction-course grade`` writes a kernelspec whose ``argv`` is this command. It starts the
+kernel (ipykernel, same interpreter) as a child process and stays its parent. Before that, it
 
 - caps the address space (``RLIMIT_AS``; a failing allocation raises ``MemoryError`` in the
   student's cell instead of the machine swapping or the OOM killer choosing a victim);
 - caps CPU time (``RLIMIT_CPU``, a backstop for loops that ignore the interrupt: the kernel
   gets ``SIGXCPU`` and dies);
 - forbids core dumps;
-- asks Linux to kill the kernel when its parent (the ``nbgrader autograde`` process) dies
-  (``PR_SET_PDEATHSIG``), so that killing a runaway autograde leaves no kernel behind
-  (jupyter_client starts kernels in their own session, out of reach of a process-group kill);
-- writes its pid to ``--pidfile`` so the grader can kill it explicitly as well;
-- with ``--reap`` (inside the kernel sandbox, a pid namespace of its own) it stays as the
-  kernel's parent instead of ``exec``-ing it: when the kernel ends it counts the processes
-  still alive in the namespace (setsid, double forks), says so on stderr (nbgrader's log, where
-  the grader reads it) and kills them. The kernel's stdout/stderr go to /dev/null there, so that
-  student code cannot write into the grader's log (its output reaches the notebook anyway).
+- asks Linux to kill it when its parent (the ``nbgrader autograde`` process) dies, and the
+  kernel when it dies (``PR_SET_PDEATHSIG``), so that killing a runaway autograde leaves no
+  kernel behind (jupyter_client starts kernels in their own session, out of reach of a
+  process-group kill);
+- with ``--preload`` (Linux) imports the modules the kernel and the producer both need (torch,
+  the chapter's checks, TransformerLens): the kernel and the producer are forks that share them
+  (each fresh interpreter would pay for them again: 2-6 s per student);
+- with ``--producer`` takes the trusted check's plan into memory that no fork inherits and
+  deletes its file, so that the notebook's code finds the hidden tests' inputs nowhere; and
+  makes itself non-dumpable once the kernel is forked (a process of the same user could
+  otherwise read its memory).
 
-It only uses the standard library, so it starts in milliseconds and never imports the package.
+It writes the kernel's pid to ``--pidfile`` so the grader can kill it explicitly as well. When
+the kernel ends, with ``--reap`` (inside the kernel sandbox, a pid namespace of its own) it
+counts the processes still alive in the namespace (setsid, double forks), says so on stderr
+(nbgrader's log, where the grader reads it) and kills them. The kernel's stdout/stderr go to
+/dev/null there, so that student code cannot write into the grader's log (its output reaches
+the notebook anyway). Then, with ``--producer``, it empties the sandbox's scratch folders and
+runs the producer (:mod:`.producer`: the student's solution cells and the grader's hidden
+calls, answers written to ``ANSWERS``) in a fresh fork, which nothing the notebook did reaches;
+it is killed after ``--producer-wall-s`` seconds, and its end is written to stderr
+(:data:`PRODUCER_LINE`). nbgrader waits for it: its kernel manager's shutdown wait is set to
+that limit (:func:`.course_dir.write_course_config`).
 
 :func:`survivable_execute` returns nbgrader's ``Execute`` preprocessor with one change: when the
 kernel dies (``os._exit``, a signal, the memory or CPU limit), the cell that was running gets an
 error output ``KernelDied`` and every later code cell an error ``NotRun`` instead of nbgrader
 discarding the whole notebook; the grade cells that passed before the death keep their points.
+A kernel that dies before its first cell (the producer's code killed the launcher) leaves every
+code cell with a ``KernelDied`` error: graded, with 0 for each grade cell.
 The grader's nbgrader config imports this file by path (``sys.path``), not as part of the package.
 """
 
@@ -35,6 +51,11 @@ import os
 import resource
 import signal
 import sys
+import time
+
+PRODUCER_LINE = "kernel_launcher: the trusted check's producer"  # how its end reads in nbgrader's log
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SHARE = sys.platform.startswith("linux")  # fork without exec after loading torch: Linux only
 
 
 def _set_limit(which: int, value: int) -> None:
@@ -57,13 +78,19 @@ def _die_with_parent() -> None:
         pass
 
 
-def _kill_the_rest(kernel: int) -> None:
-    """Count, name on stderr and kill what is left in this pid namespace besides init, us and the kernel."""
-    left = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid(), kernel)]
+def _to_devnull() -> None:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+
+
+def _kill_the_rest(spared: int, what: str = "the kernel") -> None:
+    """Count, name on stderr and kill what is left in this pid namespace besides init, us and ``spared``."""
+    left = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid(), spared)]
     with open("/proc/1/comm") as fh:
         in_sandbox = fh.read().strip() == "bwrap"  # kill(-1) outside a pid namespace would hit the machine
     if left and in_sandbox:
-        os.write(2, f"kernel_launcher: {len(left)} background process(es) still running when the kernel "
+        os.write(2, f"kernel_launcher: {len(left)} background process(es) still running when {what} "
                     "ended; killed\n".encode())
     if in_sandbox:
         try:
@@ -72,68 +99,220 @@ def _kill_the_rest(kernel: int) -> None:
             pass
 
 
-def _reap(rest: list[str]) -> None:
-    """Run the kernel as a child; when it ends, kill and count what it left behind."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are messages to the kernel here
-    child = os.fork()
-    if child == 0:
+def _clear_scratch() -> None:
+    """Empty the kernel sandbox's own tmpfs folders: the kernel starts on a clean scratch disk."""
+    import shutil
+
+    for top in ("/tmp", "/dev/shm"):
+        for name in os.listdir(top):
+            path = os.path.join(top, name)
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:  # what cannot go stays: the student's own files, in the student's own sandbox
+                pass
+
+
+def _preload(modules: list[str]) -> None:
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the cell or call that needs it will say what is wrong
+            pass
+
+
+def _take_plan(path: str):
+    """The producer's plan, read into memory that forked children do not get (``MADV_DONTFORK``),
+    and its file removed: the kernel, forked later, finds the hidden tests' inputs nowhere."""
+    import mmap
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        size = os.fstat(fd).st_size
+        buf = mmap.mmap(-1, max(size, 1))
+        if hasattr(mmap, "MADV_DONTFORK"):
+            buf.madvise(mmap.MADV_DONTFORK)
+        view, got = memoryview(buf), 0
+        while got < size:
+            n = os.readv(fd, [view[got:size]])
+            if n == 0:
+                break
+            got += n
+        view.release()
+    finally:
+        os.close(fd)
+    os.unlink(path)
+    return buf, got
+
+
+def _not_dumpable() -> None:
+    """Out of the kernel's reach: a process of the same user may read or trace a dumpable one."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            PR_SET_DUMPABLE = 4
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        except Exception:  # pragma: no cover - best effort
+            pass
+
+
+def _producer_child(plan: tuple, spec: list[str], cpu_s: int, reap: bool) -> None:
+    """The forked producer: never returns (a fork must not run on into the launcher's code)."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        _die_with_parent()
+        if reap:
+            _to_devnull()
+        import json
+
+        buf, size = plan
+        from induction_course.course.grading.producer import record
+
+        code = record(json.loads(buf[:size]), spec[1], spec[2], cpu_s)
+    except BaseException:  # noqa: BLE001 - whatever happened, the grader finds no answers
+        code = 1
+    finally:
+        os._exit(code if isinstance(code, int) else 1)
+
+
+def _run_producer(plan: tuple, spec: list[str], cpu_s: int, wall_s: float, reap: bool) -> None:
+    """Run the producer to its end or its time limit, say how it ended, kill what it left behind."""
+    import mmap
+
+    start = time.monotonic()
+    if hasattr(mmap, "MADV_DOFORK"):
+        plan[0].madvise(mmap.MADV_DOFORK)  # the kernel is gone: this fork is the plan's reader
+    pid = os.fork()
+    if pid == 0:
+        _producer_child(plan, spec, cpu_s, reap)
+    status = None
+    while status is None:
+        done, raw = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = f"ended: exit {os.waitstatus_to_exitcode(raw)}"
+        elif time.monotonic() - start > wall_s:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            os.waitpid(pid, 0)
+            status = f"was killed at its time limit of {wall_s:g} s"
+        else:
+            time.sleep(0.02)
+    os.write(2, f"{PRODUCER_LINE} {status} ({time.monotonic() - start:.1f} s)\n".encode())
+    if reap:
+        _kill_the_rest(pid, "the trusted check's producer")
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _kernel(rest: list[str], shared: bool, reap: bool) -> None:
+    """The forked kernel: in this process when it holds the preloaded modules, else by ``exec``.
+    Never returns."""
+    code = 0
+    try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _die_with_parent()
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
-        os.dup2(null, 2)
-        os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", *rest])
+        if reap:
+            _to_devnull()
+        if not shared:
+            os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", *rest])
+        sys.argv = ["ipykernel_launcher", "-f", *rest]
+        from ipykernel import kernelapp
 
-    def on_term(signum, frame):  # jupyter_client's forced shutdown signals the whole process group
-        _kill_the_rest(child)
-        os._exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
-    _, status = os.waitpid(child, 0)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _kill_the_rest(child)
-    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        kernelapp.launch_new_instance(argv=["-f", *rest])
+    except SystemExit as err:
+        code = err.code if isinstance(err.code, int) else 1
+    except BaseException:  # noqa: BLE001
+        code = 1
+    finally:
+        os._exit(code)
 
 
-def main(argv: list[str]) -> None:
-    memory_mb = cpu_s = 0
-    pidfile = None
-    reap = False
+def _options(argv: list[str]) -> tuple[dict, list[str]]:
+    """(options, the kernel's own arguments after ``--``)."""
+    opts: dict = {"memory_mb": 0, "cpu_s": 0, "pidfile": None, "reap": False, "preload": [], "producer": None,
+                  "producer_cpu_s": 600, "producer_wall_s": 600.0}
     i = 0
     while i < len(argv) and argv[i] != "--":
         key = argv[i]
         if key == "--reap":
-            reap, i = True, i + 1
+            opts["reap"], i = True, i + 1
+            continue
+        if key == "--producer":
+            opts["producer"], i = argv[i + 1:i + 4], i + 4
             continue
         val = argv[i + 1]
-        if key == "--memory-mb":
-            memory_mb = int(val)
-        elif key == "--cpu-s":
-            cpu_s = int(val)
+        if key in ("--memory-mb", "--cpu-s", "--producer-cpu-s"):
+            opts[key[2:].replace("-", "_")] = int(val)
+        elif key == "--producer-wall-s":
+            opts["producer_wall_s"] = float(val)
         elif key == "--pidfile":
-            pidfile = val
+            opts["pidfile"] = val
+        elif key == "--preload":
+            opts["preload"] = [m for m in val.split(",") if m]
         else:
             raise SystemExit(f"kernel_launcher: unknown option {key}")
         i += 2
     rest = argv[i + 1:]
-    if not rest:
-        raise SystemExit("usage: kernel_launcher.py [--reap] [--memory-mb N] [--cpu-s N] [--pidfile F] -- CONNECTION_FILE")
-    if memory_mb > 0:
-        _set_limit(resource.RLIMIT_AS, memory_mb * 1024 * 1024)
-    if cpu_s > 0:
-        _set_limit(resource.RLIMIT_CPU, cpu_s)
+    if not rest or (opts["producer"] is not None and len(opts["producer"]) != 3):
+        raise SystemExit("usage: kernel_launcher.py [--reap] [--memory-mb N] [--cpu-s N] [--pidfile F] "
+                         "[--preload M,...] [--producer PLAN NOTEBOOK ANSWERS] [--producer-cpu-s N] "
+                         "[--producer-wall-s S] -- CONNECTION_FILE")
+    return opts, rest
+
+
+def main(argv: list[str]) -> None:
+    opts, rest = _options(argv)
+    if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:  # the kernel gets a clean sys.path
+        del sys.path[0]
+    if opts["memory_mb"] > 0:
+        _set_limit(resource.RLIMIT_AS, opts["memory_mb"] * 1024 * 1024)
+    if opts["cpu_s"] > 0:
+        _set_limit(resource.RLIMIT_CPU, opts["cpu_s"])
     _set_limit(resource.RLIMIT_CORE, 0)
     parent = os.getppid()  # 1 is a legitimate parent inside a pid namespace: compare, not test for 1
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before prctl took effect
         raise SystemExit(1)
+    reap, shared = opts["reap"], _SHARE and bool(opts["preload"])
+    if shared:
+        _preload(opts["preload"])
+    plan = _take_plan(opts["producer"][0]) if opts["producer"] else None
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel
+    child = os.fork()
+    if child == 0:
+        _kernel(rest, shared, reap)
+    _not_dumpable()
+    if opts["pidfile"]:
+        with open(opts["pidfile"], "w") as fh:
+            fh.write(str(child))
+
+    def on_term(signum, frame):  # jupyter_client's forced shutdown signals the whole process group
+        if reap:
+            _kill_the_rest(child)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    _, status = os.waitpid(child, 0)
     if reap:
-        _reap(rest)
-    if pidfile:
-        with open(pidfile, "w") as fh:
-            fh.write(str(os.getpid()))
-    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", *rest])
+        _kill_the_rest(child)
+    if plan is not None:  # the kernel is gone: now the trusted check, on a clean scratch disk
+        if reap:
+            _clear_scratch()
+        _run_producer(plan, opts["producer"], opts["producer_cpu_s"], opts["producer_wall_s"], reap)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
 def survivable_execute():
@@ -147,8 +326,10 @@ def survivable_execute():
 
     class SurvivableExecute(Execute):
         _dead_at: int | None = None
+        _started = False  # has a cell been reached (the kernel started)?
 
         def preprocess_cell(self, cell, resources, index):
+            self._started = True
             if cell.cell_type != "code" or not cell.source.strip():
                 return super().preprocess_cell(cell, resources, index)
             if self._dead_at is not None:
@@ -170,7 +351,16 @@ def survivable_execute():
 
         def preprocess(self, nb, resources=None, km=None):
             self._dead_at = None
-            return super().preprocess(nb, resources, km=km)
+            self._started = False
+            try:
+                return super().preprocess(nb, resources, km=km)
+            except RuntimeError as err:  # "Kernel died before replying to kernel_info", a startup timeout
+                if self._started:
+                    raise
+                for cell in nb.cells:  # the notebook is graded as it stands: nothing of it ran
+                    if cell.cell_type == "code" and cell.source.strip():
+                        cell.outputs = [_error("KernelDied", f"the kernel died before the first cell ran ({err})")]
+                return nb, resources if resources is not None else {}
 
     return SurvivableExecute
 

@@ -2,7 +2,8 @@
 
     python -m induction_course.course.grading.producer PLAN.json NOTEBOOK.ipynb OUT.pt
 
-Run by the grader in a fresh process inside the student's sandbox, after nbgrader: it runs the
+Run in the student's kernel sandbox by the kernel launcher, in a process of its own once the
+kernel has ended (``kernel_launcher.py --producer``; the command line above does the same): it runs the
 chapter's set-up cells (from the grader's plan, not the notebook), then the student's solution
 cells (each compiled as ``<student cell N>``), then, for every hidden test of the plan, builds the
 seeded input, calls the student's function on it (twice, on two fresh copies: same input, same
@@ -152,20 +153,46 @@ def produce(plan: dict, nb: dict) -> dict:
     return {"cell_errors": errors, "results": results}
 
 
-def main(argv: list[str]) -> int:
-    plan_path, nb_path, out_path = argv[:3]
-    cpu_s = int(argv[3]) if len(argv) > 3 else 600
+def _write_record(rec: dict, out_path: str) -> None:
+    """``torch.save`` to ``out_path`` through a fresh file: whatever was there (a link, a folder
+    the student's code left) is replaced, never written through."""
+    import os
+    import shutil
+
+    import torch
+
+    part = out_path + ".part"
+    for path in (part, out_path):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        torch.save(rec, fh)
+    os.replace(part, out_path)
+
+
+def record(plan: dict, nb_path: str, out_path: str, cpu_s: int = 600) -> int:
+    """Run :func:`produce` on the notebook at ``nb_path`` within ``cpu_s`` CPU seconds and write
+    the record to ``out_path``; the exit code (0)."""
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]  # the kernel launcher's, when it started us
+    cpu_s = cpu_s if hard == resource.RLIM_INFINITY else min(cpu_s, hard)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))  # runaway student code ends here
-    with open(plan_path, encoding="utf-8") as fh:
-        plan = json.load(fh)
     with open(nb_path, encoding="utf-8") as fh:
         nb = json.load(fh)
     import torch
 
     torch.manual_seed(0)
-    record = produce(plan, nb)
-    torch.save(record, out_path)
+    _write_record(produce(plan, nb), out_path)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    plan_path, nb_path, out_path = argv[:3]
+    with open(plan_path, encoding="utf-8") as fh:
+        plan = json.load(fh)
+    return record(plan, nb_path, out_path, int(argv[3]) if len(argv) > 3 else 600)
 
 
 if __name__ == "__main__":

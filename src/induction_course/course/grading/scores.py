@@ -114,8 +114,9 @@ def incident_notes(nb: Any, timeout: int, memory_mb: int, disk_mb: int, hidden: 
 
 
 def background_note(log_text: str) -> str | None:
-    """The kernel launcher's count of processes still alive when the kernel ended."""
+    """The kernel launcher's count of processes still alive when the kernel (or the trusted
+    check's producer, which runs the same solution cells first) ended."""
     counts = [int(m.group(1)) for m in _BACKGROUND.finditer(log_text)]
     if not counts:
         return None
-    return f"left {max(counts)} background process(es) running after its kernel ended (killed)"
+    return f"left {max(counts)} background process(es) running after its code ended (killed)"

@@ -4,7 +4,8 @@
 ``private/``, that one notebook), runs ``nbgrader autograde`` in the student's sandbox with a
 time limit per cell and per notebook and a memory limit on the kernel (``kernel_launcher.py``),
 recomputes the points from the autograded notebook (:mod:`.scores`), never from files the run
-could write, and replays the hidden tests outside the kernel (:mod:`.trusted`).
+could write, and judges the hidden tests, which the kernel launcher replayed in a process of its
+own once the kernel had ended, outside the sandbox (:mod:`.trusted`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from induction_course.course.grading.sandbox import (
     run_argv,
     run_uid,
 )
-from induction_course.course.grading.trusted import annotate, apply_verdicts, run_trusted
+from induction_course.course.grading.trusted import TRUSTED_DIR, annotate, apply_verdicts, producer_args, run_trusted
 from induction_course.course.grading.scores import (
     background_note,
     incident_notes,
@@ -74,6 +75,16 @@ def default_jobs() -> int:
 def notebook_time_limit(timeout: int) -> int:
     """Wall-clock seconds for one whole submission (kernel start, every cell, nbgrader itself)."""
     return int(4 * timeout + 120)
+
+
+def producer_time_limit(timeout: int) -> int:
+    """Wall-clock seconds for the trusted check's producer (it runs once the kernel has ended)."""
+    return notebook_time_limit(timeout)
+
+
+def run_time_limit(task: "GradeTask") -> int:
+    """Wall-clock seconds for a student's whole nbgrader run: the notebook, and the producer if any."""
+    return notebook_time_limit(task.timeout) + (producer_time_limit(task.timeout) if task.trusted is not None else 0)
 
 
 @dataclass
@@ -126,22 +137,27 @@ def run_limited(cmd: list[str], cwd: Path, env: dict, limit: float, log: Path, p
         with contextlib.suppress(ValueError, OSError):
             pid = int(pidfile.read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if Path(f"/proc/{pid}").exists() else b""
-            if b"ipykernel" in cmdline and str(pidfile).encode() not in cmdline:
+            if b"kernel_launcher" in cmdline and str(pidfile).encode() in cmdline:  # ours, not a reused pid
                 os.kill(pid, signal.SIGKILL)
     return code, seconds
 
 
 def kernelspec(task: GradeTask) -> dict:
-    """The grader's kernel: ``kernel_launcher.py`` with this task's memory and CPU limits, inside
-    the kernel sandbox when there is one (interrupts are then messages: a signal to the process
-    group would reach bubblewrap, not the kernel)."""
+    """The grader's kernel: ``kernel_launcher.py`` with this task's memory and CPU limits (and the
+    trusted check's producer, run before the kernel), inside the kernel sandbox when there is one
+    (interrupts are then messages: a signal to the process group would reach bubblewrap, not the kernel)."""
     plan = task.sandbox
     nested = plan.enabled and plan.nested
     executed = task.course / "autograded" / task.sid / task.chapter / f"{task.chapter}.ipynb"
-    argv = [*kernel_argv(plan, task.course, task.disk_mb, [executed, task.course / "nbgrader.log"]),
+    producer: list[str] = []
+    if task.trusted is not None:
+        wall = producer_time_limit(task.timeout)
+        producer = producer_args(task, task.trusted, wall, 2 * wall * max(1, task.threads))
+    writable = [task.course / TRUSTED_DIR] if producer else []
+    argv = [*kernel_argv(plan, task.course, task.disk_mb, [executed, task.course / "nbgrader.log"], writable),
             sys.executable, str(_LAUNCHER),
             *(["--reap"] if nested else []), "--memory-mb", str(task.memory_mb),
-            "--cpu-s", str(2 * notebook_time_limit(task.timeout) * max(1, task.threads))]
+            "--cpu-s", str(2 * notebook_time_limit(task.timeout) * max(1, task.threads)), *producer]
     if not plan.enabled:  # a pid means something to the grader only outside a pid namespace
         argv += ["--pidfile", str(task.course / "kernel.pid")]
     spec = {"argv": [*argv, "--", "{connection_file}"], "display_name": "Python 3 (grader, limited)",
@@ -190,7 +206,10 @@ def _set_up_student_course(task: GradeTask) -> None:
     private.mkdir()
     os.replace(course / "gradebook.db", private / "gradebook.db")
     shutil.copyfile(task.repo_config, private / "repo_nbgrader_config.py")
-    write_course_config(course, private / "repo_nbgrader_config.py", timeout=task.timeout, db=private / "gradebook.db")
+    # the producer runs last; jupyter_client sends SIGTERM after half of this wait
+    wait = 2 * producer_time_limit(task.timeout) + 30 if task.trusted is not None else None
+    write_course_config(course, private / "repo_nbgrader_config.py", timeout=task.timeout, db=private / "gradebook.db",
+                        shutdown_wait=wait)
     kdir = course / "jupyter" / "kernels" / KERNEL_NAME
     kdir.mkdir(parents=True)
     (kdir / "kernel.json").write_text(json.dumps(kernelspec(task), indent=1), encoding="utf-8")
@@ -248,10 +267,9 @@ def _problem(code: int | None, limit: int, autograded: Path) -> str | None:
     return None
 
 
-def _trusted_check(task: GradeTask, scores: dict[str, float], autograded: Path, log: Path, limit: float) -> list[str]:
-    """Run the trusted check (:mod:`.trusted`), zero what it fails and say so in the feedback."""
-    cpu_s = 2 * limit * max(1, task.threads)
-    verdicts, notes = run_trusted(task, task.trusted, lambda cmd: _run_student(task, cmd, log, limit), int(cpu_s))
+def _trusted_check(task: GradeTask, scores: dict[str, float], autograded: Path, log_text: str) -> list[str]:
+    """Judge what the producer recorded (:mod:`.trusted`), zero what fails and say so in the feedback."""
+    verdicts, notes = run_trusted(task, task.trusted, log_text)
     notes = [*notes, *apply_verdicts(scores, verdicts)]
     annotate(autograded, verdicts)
     return notes
@@ -262,7 +280,7 @@ def grade_one(task: GradeTask) -> dict:
     _set_up_student_course(task)
     course, chapter = task.course, task.chapter
     log = course / "nbgrader.log"
-    limit = notebook_time_limit(task.timeout)
+    limit = run_time_limit(task)
     cmd = [*NBGRADER_COMMAND, "autograde", chapter, f"--student={task.sid}", "--force"]
     code, seconds, notes = _run_student(task, cmd, log, limit)
     res: dict[str, Any] = {"student": task.student, "seconds": seconds, "notes": notes, "problem": None, "scores": None}
@@ -280,7 +298,7 @@ def grade_one(task: GradeTask) -> dict:
     res["written"] = written_answers(nb, [q.id for q in written_questions(task.pristine)])
     mismatch = mismatch_note(scores, _gradebook_scores(task))
     if task.trusted is not None:  # the hidden tests again, judged outside the student's kernel
-        notes = [*notes, *_trusted_check(task, scores, autograded, log, limit)]
+        notes = [*notes, *_trusted_check(task, scores, autograded, log_text)]
     res["scores"] = {**scores, **pending_scores(res["written"])}  # written answers: 0 if blank, else by hand
     background = background_note(log_text) if task.sandbox.enabled else None
     res["notes"] = [*incident_notes(nb, task.timeout, task.memory_mb, task.disk_mb, list(task.secrets)),

@@ -1,38 +1,40 @@
 """The trusted check of one student: producer in the sandbox, verdicts in the grader.
 
-After nbgrader has run a student's notebook, :func:`run_trusted` starts the producer
-(:mod:`.producer`) in the same sandbox as the kernel (a fresh process: nothing the notebook did
-survives into it), reads back the answers it recorded as data, and judges them here
-(:mod:`.verify`). :func:`apply_verdicts` then takes the points of every grade cell whose hidden
-tests fail here, and :func:`annotate` writes the reason under that cell of the autograded
-notebook, so that the student's feedback page says it in one line.
+The kernel launcher runs the producer (:mod:`.producer`) in the student's kernel sandbox, in a
+fresh fork of its own once the kernel has ended, so nothing the notebook did reaches it
+(:func:`producer_args` are its options; both share the modules the launcher preloads, and the
+plan is out of the kernel's reach). After
+nbgrader has run, :func:`run_trusted` reads back the answers it recorded, as data, and judges
+them here (:mod:`.verify`). :func:`apply_verdicts` then takes the points of every grade cell
+whose hidden tests fail here, and :func:`annotate` writes the reason under that cell of the
+autograded notebook, so that the student's feedback page says it in one line.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import sys
+import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from induction_course.course.grading.sandbox import kernel_argv
+from induction_course.course.grading.kernel_launcher import PRODUCER_LINE
 
 MAX_ANSWERS_MB = 200  # a recorded answer file larger than this is not read
 TRUSTED_DIR = "trusted"
+_ENDED = re.compile(re.escape(PRODUCER_LINE) + r" (.*?) \([0-9.]+ s\)$", re.M)
 
 
-def producer_cmd(task: Any, plan: dict, cpu_s: int) -> tuple[list[str], Path]:
-    """The producer's command line for ``task`` (in the kernel sandbox) and its answer file."""
+def producer_args(task: Any, plan: dict, wall_s: int, cpu_s: int) -> list[str]:
+    """The kernel launcher's options that run the producer for ``task`` (its plan written to
+    the course's ``trusted/`` folder, the one place of the kernel sandbox it may write besides /tmp)."""
     folder = task.course / TRUSTED_DIR
     folder.mkdir(exist_ok=True)
     (folder / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
     notebook = task.course / "submitted" / task.sid / task.chapter / f"{task.chapter}.ipynb"
-    out = folder / "answers.pt"
-    cmd = [*kernel_argv(task.sandbox, task.course, task.disk_mb, [], writable=[folder]),
-           sys.executable, "-m", "induction_course.course.grading.producer",
-           str(folder / "plan.json"), str(notebook), str(out), str(cpu_s)]
-    return cmd, out
+    return ["--preload", ",".join(plan["preload"]),
+            "--producer", str(folder / "plan.json"), str(notebook), str(folder / "answers.pt"),
+            "--producer-cpu-s", str(cpu_s), "--producer-wall-s", str(wall_s)]
 
 
 def read_answers(path: Path) -> dict | None:
@@ -51,20 +53,25 @@ def read_answers(path: Path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def run_trusted(task: Any, plan: dict, run: Callable[[list[str]], tuple[int | None, float, list[str]]],
-                cpu_s: int) -> tuple[dict | None, list[str]]:
-    """(verdicts by grade_id, report lines) for one student; ``run`` runs a command in their sandbox."""
+def producer_status(log_text: str) -> str | None:
+    """How the producer ended, as the kernel launcher wrote it in nbgrader's log (None: it never ran)."""
+    found = _ENDED.findall(log_text)
+    return found[-1] if found else None
+
+
+def run_trusted(task: Any, plan: dict, log_text: str) -> tuple[dict | None, list[str]]:
+    """(verdicts by grade_id, report lines) for one student, from what the producer recorded."""
     from induction_course.course.grading.producer import solution_sources
     from induction_course.course.grading.verify import verify
 
-    cmd, out = producer_cmd(task, plan, cpu_s)
-    code, seconds, notes = run(cmd)
-    record = read_answers(out) if code == 0 else None
+    status = producer_status(log_text)
+    record = read_answers(task.course / TRUSTED_DIR / "answers.pt") if status == "ended: exit 0" else None
+    notes = []
     if record is None:
-        notes = [*notes, "the trusted check got no answers from the notebook's code "
-                 f"({'time limit' if code is None else f'exit {code}'}); its grade cells get 0"]
-    verdicts = verify(plan, record, solution_sources(task.notebook))
-    return verdicts, notes
+        why = ("it did not finish: its process or the kernel launcher was killed" if status is None
+               else status.removeprefix("ended: ").removeprefix("was "))
+        notes.append(f"the trusted check got no answers from the notebook's code ({why}); its grade cells get 0")
+    return verify(plan, record, solution_sources(task.notebook)), notes
 
 
 def apply_verdicts(scores: dict[str, float], verdicts: dict) -> list[str]:
