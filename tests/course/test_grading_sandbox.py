@@ -505,3 +505,94 @@ def test_exiting_before_the_tests_earns_nothing_after_it(attacked):
 def test_solutions_on_disk_are_out_of_reach(attacked):
     assert _points(attacked, "reader")["ch1_embed"] == 0
     assert "hidden by the sandbox" in _line(attacked, "reader")
+
+
+# ------------------------------------------------------------------ the class's zygote (issue 12)
+def _log_sections(work: Path) -> dict[str, str]:
+    text = (work / "nbgrader.log").read_text(encoding="utf-8", errors="replace")
+    parts = text.split("\n===== ")
+    return {p.split(" (", 1)[0]: p for p in parts[1:]}
+
+
+def test_kernels_ran_through_the_zygote_in_their_own_sandboxes(attacked):
+    """A root grader with nested sandboxes forks every kernel from the class's zygote; the attacks
+    above (reading secrets, writing the repo, killing the grader) met the same sandbox there."""
+    from induction_course.course.grading.zygote import STARTED_LINE
+
+    plan = attacked["plan"]
+    if not (plan.as_root and plan.nested):
+        pytest.skip("the zygote needs a root grader and nested sandboxes")
+    sections = _log_sections(attacked["work"])
+    for who in ("alice", "-bob", "saboteur", "spawner"):
+        assert STARTED_LINE in sections[who], who
+
+
+def _connect_as(path: Path, uid: int) -> bytes:
+    """The zygote's first answer to a connection from a process of ``uid``."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgid(uid)
+            os.setuid(uid)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(20)
+                s.connect(str(path))
+                os.write(w, s.recv(1) or b"-")
+        finally:
+            os._exit(0)
+    os.close(w)
+    answer = os.read(r, 1)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return answer
+
+
+def test_the_zygote_serves_each_run_uid_once_and_nobody_else(tmp_path):
+    """The launcher of a run uid connects before any student code of that uid runs; whatever
+    connects later with that uid (the student's code), or with any other uid, is refused."""
+    from induction_course.course.grading.zygote import Zygote
+
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("the zygote runs for a root grader only")
+    folder = Path(tempfile.mkdtemp(prefix="zygote-"))  # other uids must reach the socket (runs see a bind of it)
+    folder.chmod(0o755)
+    with open(tmp_path / "log", "ab") as log:
+        z = Zygote(folder, range(61990, 61992), [], {"PATH": os.environ["PATH"]}, log)
+    try:
+        assert z.ready(60)
+        assert _connect_as(z.socket, 61990) == b"Y"
+        assert _connect_as(z.socket, 61990) == b"N"
+        assert _connect_as(z.socket, 61992) == b"N"  # not a run of this class
+        assert _connect_as(z.socket, 0) == b"N"
+        assert _connect_as(z.socket, 61991) == b"Y"
+    finally:
+        z.close()
+        shutil.rmtree(folder)
+
+
+def test_a_launcher_the_zygote_refuses_starts_the_kernel_itself(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kl", PACKAGE / "course" / "grading" / "kernel_launcher.py")
+    kl = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kl)
+    assert kl._through_zygote(str(tmp_path / "no-such-socket"), ["--", "x"]) is None
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(tmp_path / "sock"))
+    server.listen(1)
+    import threading
+
+    def refuse():
+        conn, _ = server.accept()
+        conn.sendall(b"N")
+        conn.close()
+
+    t = threading.Thread(target=refuse)
+    t.start()
+    assert kl._through_zygote(str(tmp_path / "sock"), ["--", "x"]) is None
+    t.join()
+    server.close()

@@ -37,8 +37,8 @@ from induction_course.course.grading.intake import Submission, read_submissions
 from induction_course.course.grading.layout import GradingError, check_chapter, find_root, nbgrader_config_path
 from induction_course.course.grading.notebooks import grade_cells, source_notebook
 from induction_course.course.grading.outputs import GradeResult, write_outputs
-from induction_course.course.grading.hidden_plan import trusted_plan
-from induction_course.course.grading.sandbox import SandboxPlan, plan_sandbox, unreadable_by_runs
+from induction_course.course.grading.hidden_plan import preload_modules, trusted_plan
+from induction_course.course.grading.sandbox import UID_BASE, SandboxPlan, plan_sandbox, unreadable_by_runs
 from induction_course.course.grading.scores import read_regular, total_points
 from induction_course.course.grading.written import keep_class, students_to_grade, written_ids
 from induction_course.course.grading.student_run import (  # noqa: F401  re-exported: the CLI reads the defaults here
@@ -51,6 +51,8 @@ from induction_course.course.grading.student_run import (  # noqa: F401  re-expo
     notebook_time_limit,
 )
 
+
+ZYGOTE_READY_S = 120  # seconds the first notebook waits for the class's zygote at most
 
 # ------------------------------------------------------------------------------ the class
 @dataclass
@@ -212,14 +214,43 @@ def _generate_feedback(run: _ClassRun, sids: list[str]) -> None:
         fut.result()  # an error starting nbgrader is the grader's, not a student's: it stops the run
 
 
+def _start_zygote(run: _ClassRun, n: int) -> Any:
+    """The class's zygote (:mod:`.zygote`: the kernels' imports, once for the class) where it can
+    work: a root grader, nested sandboxes on Linux, the trusted check on; else None."""
+    plan = run.plan
+    if not (run.trusted and plan.enabled and plan.nested and plan.as_root and sys.platform.startswith("linux")):
+        return None
+    import os
+
+    from induction_course.course.grading.zygote import Zygote
+
+    folder = run.work / "zygote"
+    threads = str(max(1, default_jobs() // run.jobs))
+    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "TZ") if k in os.environ}
+    env.update({"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,  # read at import:
+                "MPLBACKEND": os.environ.get("MPLBACKEND", "module://matplotlib_inline.backend_inline"),  # as a kernel's
+                "HOME": str(folder), "TMPDIR": str(folder), "MPLCONFIGDIR": str(folder / "matplotlib")})
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "zygote.log", "ab") as log:
+        return Zygote(folder, range(UID_BASE, UID_BASE + n), preload_modules(run.chapter), env, log)
+
+
 def _autograde_class(run: _ClassRun, graded: list[Submission], result: GradeResult) -> tuple[dict, dict]:
     """Autograde, merge the gradebooks (in student order) and generate the feedback;
     return (outcome, notes) by student."""
-    tasks, notes = _tasks(run, graded, result.exercises)
-    run.say(f"Autograding {len(graded)} submission(s) of {run.chapter}, {run.jobs} at a time "
-            f"(limits: {run.timeout} s per cell, {notebook_time_limit(run.timeout)} s per notebook, "
-            f"{run.memory_mb} MB) ...")
-    outcome = _run_tasks(run, tasks, result.max_points)
+    zygote = _start_zygote(run, len(graded))  # it imports while the base course is made
+    try:
+        tasks, notes = _tasks(run, graded, result.exercises)
+        run.say(f"Autograding {len(graded)} submission(s) of {run.chapter}, {run.jobs} at a time "
+                f"(limits: {run.timeout} s per cell, {notebook_time_limit(run.timeout)} s per notebook, "
+                f"{run.memory_mb} MB) ...")
+        if zygote is not None and zygote.ready(ZYGOTE_READY_S):
+            run.plan.zygote = str(zygote.socket)
+        outcome = _run_tasks(run, tasks, result.max_points)
+    finally:
+        run.plan.zygote = None
+        if zygote is not None:
+            zygote.close()
     done = [t for t in tasks if outcome[t.student]["scores"] is not None]
     merge_gradebooks(run.course, run.chapter, {t.sid: (t.student, t.course) for t in done},
                      scores={t.sid: outcome[t.student]["scores"] for t in done})

@@ -139,15 +139,22 @@ def allowed_helpers(pristine: Any) -> set[str]:
 def trusted_plan(chapter: str, pristine: Any) -> dict:
     """What the producer needs, as JSON: the check module, the set-up cells, the calls, the helpers,
     and the modules the kernel launcher loads once for both the producer and the kernel."""
-    import importlib
-
     calls, allowed = hidden_plan(pristine), allowed_helpers(pristine)
     checks = checks_module(chapter)
-    preload = ["torch", "ipykernel.kernelapp", "matplotlib.pyplot", checks, *importlib.import_module(checks).CHECKS.heavy_imports]
-    return {"checks": checks, "setup": setup_sources(pristine), "preload": preload,
+    return {"checks": checks, "setup": setup_sources(pristine), "preload": preload_modules(chapter),
             "calls": {g: [c.to_json() for c in cs] for g, cs in calls.items()},
             "allowed": sorted(allowed), "grad": list(NEEDS_GRAD),
             "forbidden": _forbidden_keys(checks_module(chapter), calls, allowed)}
+
+
+def preload_modules(chapter: str) -> list[str]:
+    """What a kernel of ``chapter`` and its trusted check both import, slowly: the kernel
+    launcher (or the class's zygote) imports them once for both."""
+    import importlib
+
+    checks = checks_module(chapter)
+    return ["torch", "ipykernel.kernelapp", "matplotlib.pyplot", checks,
+            *importlib.import_module(checks).CHECKS.heavy_imports]
 
 
 def _forbidden_keys(checks_name: str, calls: dict[str, list[HiddenCall]], allowed: set[str]) -> dict[str, list]:

@@ -24,6 +24,10 @@ kernel (ipykernel, same interpreter) as a child process and stays its parent. Be
   makes itself non-dumpable once the kernel is forked (a process of the same user could
   otherwise read its memory).
 
+With ``--zygote SOCKET`` it first asks the class's zygote (:mod:`.zygote`), which holds those
+imports already, to run all of this in its place, in this sandbox, as this user; it waits and
+exits with the kernel's status, or does it all itself when the zygote refuses or fails.
+
 It writes the kernel's pid to ``--pidfile`` so the grader can kill it explicitly as well. When
 the kernel ends, with ``--reap`` (inside the kernel sandbox, a pid namespace of its own) it
 counts the processes still alive in the namespace (setsid, double forks), says so on stderr
@@ -56,6 +60,7 @@ import time
 PRODUCER_LINE = "kernel_launcher: the trusted check's producer"  # how its end reads in nbgrader's log
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SHARE = sys.platform.startswith("linux")  # fork without exec after loading torch: Linux only
+_SPARE: set[int] = set()  # --spare: the launcher in the sandbox that the zygote runs us for
 
 
 def _set_limit(which: int, value: int) -> None:
@@ -85,18 +90,34 @@ def _to_devnull() -> None:
 
 
 def _kill_the_rest(spared: int, what: str = "the kernel") -> None:
-    """Count, name on stderr and kill what is left in this pid namespace besides init, us and ``spared``."""
-    left = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid(), spared)]
+    """Count, name on stderr and kill what is left in this pid namespace besides init, us,
+    ``spared`` and the launcher that asked the zygote to run us (``--spare``: its end would end
+    the sandbox)."""
+    keep = {1, os.getpid(), spared, *_SPARE}
+    left = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in keep]
     with open("/proc/1/comm") as fh:
         in_sandbox = fh.read().strip() == "bwrap"  # kill(-1) outside a pid namespace would hit the machine
     if left and in_sandbox:
         os.write(2, f"kernel_launcher: {len(left)} background process(es) still running when {what} "
                     "ended; killed\n".encode())
-    if in_sandbox:
+    if not in_sandbox:
+        return
+    if not _SPARE:
         try:
             os.kill(-1, signal.SIGKILL)
         except ProcessLookupError:  # nothing was left: the usual case
             pass
+        return
+    for _ in range(50):  # one by one, until no fork outruns it (the cgroup caps how many there are)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        left = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in keep]
+        if not left:
+            break
+        time.sleep(0.01)
 
 
 def _clear_scratch() -> None:
@@ -238,10 +259,41 @@ def _kernel(rest: list[str], shared: bool, reap: bool) -> None:
         os._exit(code)
 
 
+def _through_zygote(path: str, argv: list[str]) -> int | None:
+    """Have the class's zygote (:mod:`.zygote`) run this launcher, with the imports it holds, in
+    this sandbox; its exit code, or None when it cannot (this process then does it all itself)."""
+    import json
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(30)
+            conn.connect(path)
+            if conn.recv(1) != b"Y":
+                return None
+            limits = {name: resource.getrlimit(getattr(resource, name)) for name in dir(resource)
+                      if name.startswith("RLIMIT_")}
+            request = json.dumps({"argv": argv, "env": dict(os.environ), "cwd": os.getcwd(), "limits": limits}).encode()
+            socket.send_fds(conn, [request], [0, 1, 2])
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(None)  # the kernel runs as long as nbgrader wants
+            if conn.recv(1) != b"S":
+                return None
+            answer = b""
+            while chunk := conn.recv(4096):
+                answer += chunk
+    except (OSError, ValueError):
+        return None
+    try:
+        return int(json.loads(answer)["exit"]) & 0xFF
+    except (ValueError, KeyError, TypeError):
+        return 1
+
+
 def _options(argv: list[str]) -> tuple[dict, list[str]]:
     """(options, the kernel's own arguments after ``--``)."""
     opts: dict = {"memory_mb": 0, "cpu_s": 0, "pidfile": None, "reap": False, "preload": [], "producer": None,
-                  "producer_cpu_s": 600, "producer_wall_s": 600.0}
+                  "producer_cpu_s": 600, "producer_wall_s": 600.0, "zygote": None}
     i = 0
     while i < len(argv) and argv[i] != "--":
         key = argv[i]
@@ -256,8 +308,10 @@ def _options(argv: list[str]) -> tuple[dict, list[str]]:
             opts[key[2:].replace("-", "_")] = int(val)
         elif key == "--producer-wall-s":
             opts["producer_wall_s"] = float(val)
-        elif key == "--pidfile":
-            opts["pidfile"] = val
+        elif key in ("--pidfile", "--zygote"):
+            opts[key[2:]] = val
+        elif key == "--spare":
+            _SPARE.add(int(val))
         elif key == "--preload":
             opts["preload"] = [m for m in val.split(",") if m]
         else:
@@ -267,12 +321,17 @@ def _options(argv: list[str]) -> tuple[dict, list[str]]:
     if not rest or (opts["producer"] is not None and len(opts["producer"]) != 3):
         raise SystemExit("usage: kernel_launcher.py [--reap] [--memory-mb N] [--cpu-s N] [--pidfile F] "
                          "[--preload M,...] [--producer PLAN NOTEBOOK ANSWERS] [--producer-cpu-s N] "
-                         "[--producer-wall-s S] -- CONNECTION_FILE")
+                         "[--producer-wall-s S] [--zygote SOCKET] -- CONNECTION_FILE")
     return opts, rest
 
 
 def main(argv: list[str]) -> None:
     opts, rest = _options(argv)
+    if opts["zygote"]:
+        i = argv.index("--zygote")
+        code = _through_zygote(opts["zygote"], ["--spare", str(os.getpid()), *argv[:i], *argv[i + 2:]])
+        if code is not None:
+            os._exit(code)
     if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:  # the kernel gets a clean sys.path
         del sys.path[0]
     if opts["memory_mb"] > 0:

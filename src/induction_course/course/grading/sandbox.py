@@ -34,6 +34,7 @@ UID_BASE = 61000
 NPROC = 256  # processes and threads of one run (cgroup pids.max; RLIMIT_NPROC for its own uid)  # run sandboxes of a root grader: uid UID_BASE + n, never a real account
 PRIVATE = "private"  # the course sub-folder the kernel never sees
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
+ZYGOTE_SOCKET = "/run/induction-zygote.sock"  # below a hidden folder (/run): only the bind shows it
 _ALWAYS_HIDDEN = ("/tmp", "/var/tmp", "/home", "/root", "/run", "/mnt", "/media", "/srv")
 
 
@@ -48,6 +49,7 @@ class SandboxPlan:
     hidden: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     hidden_from_notes: list[str] = field(default_factory=list)  # named in a report line when reached for
+    zygote: str | None = None  # the class's zygote socket (:mod:`.zygote`), seen by every run at ZYGOTE_SOCKET
 
     @property
     def enabled(self) -> bool:
@@ -153,6 +155,8 @@ def run_argv(plan: SandboxPlan, course: Path, cmd: list[str], writable: list[Pat
         argv += [*_open_parents(plan, k), "--ro-bind", k, k]
     for w in writable:
         argv += ["--bind", str(w), str(w)]
+    if plan.zygote:  # read-only: a socket can be connected to all the same
+        argv += ["--ro-bind", plan.zygote, ZYGOTE_SOCKET]
     return [*argv, *_open_parents(plan, str(course)), "--bind", str(course), str(course),
             "--chdir", str(course), "--", *cmd]
 

@@ -33,6 +33,7 @@ from induction_course.course.grading.course_dir import (
 from induction_course.course.grading.sandbox import (
     NPROC,
     PRIVATE,
+    ZYGOTE_SOCKET,
     SandboxPlan,
     cgroup_create,
     cgroup_remove,
@@ -154,6 +155,8 @@ def kernelspec(task: GradeTask) -> dict:
         wall = producer_time_limit(task.timeout)
         producer = producer_args(task, task.trusted, wall, 2 * wall * max(1, task.threads))
     writable = [task.course / TRUSTED_DIR] if producer else []
+    if producer and plan.zygote:
+        producer += ["--zygote", ZYGOTE_SOCKET]
     argv = [*kernel_argv(plan, task.course, task.disk_mb, [executed, task.course / "nbgrader.log"], writable),
             sys.executable, str(_LAUNCHER),
             *(["--reap"] if nested else []), "--memory-mb", str(task.memory_mb),
