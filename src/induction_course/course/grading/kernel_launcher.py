@@ -271,9 +271,7 @@ def _through_zygote(path: str, argv: list[str]) -> int | None:
             conn.connect(path)
             if conn.recv(1) != b"Y":
                 return None
-            limits = {name: resource.getrlimit(getattr(resource, name)) for name in dir(resource)
-                      if name.startswith("RLIMIT_")}
-            request = json.dumps({"argv": argv, "env": dict(os.environ), "cwd": os.getcwd(), "limits": limits}).encode()
+            request = json.dumps({"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
             socket.send_fds(conn, [request], [0, 1, 2])
             conn.shutdown(socket.SHUT_WR)
             conn.settimeout(None)  # the kernel runs as long as nbgrader wants

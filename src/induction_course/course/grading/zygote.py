@@ -13,7 +13,8 @@ The zygote forks a child that
 1. checks the peer: a run uid of this class (``UID_LO`` <= uid < ``UID_HI``), served once per uid
    (the launcher connects before any student code of that uid runs, so a later connection,
    from the student's code, is refused);
-2. joins the peer's cgroups (its memory and process limits), takes its resource limits, opens
+2. joins the peer's cgroups (its memory and process limits), takes its resource limits (from
+   ``/proc``, not from the request), opens
    its namespaces (network, IPC, UTS, pid, mount) and enters them, mount last;
 3. becomes the peer's uid and gid (no groups, ``no_new_privs``) before it touches any path or
    runs anything the sandbox's files could change;
@@ -70,6 +71,25 @@ def _cgroup_files(pid: int) -> list[str]:
     return [f for f in out if os.path.exists(f)]
 
 
+_LIMIT_NAMES = {"Max cpu time": "RLIMIT_CPU", "Max file size": "RLIMIT_FSIZE", "Max data size": "RLIMIT_DATA",
+                "Max stack size": "RLIMIT_STACK", "Max core file size": "RLIMIT_CORE", "Max processes": "RLIMIT_NPROC",
+                "Max open files": "RLIMIT_NOFILE", "Max address space": "RLIMIT_AS"}
+
+
+def _limits_of(pid: int) -> list[tuple[int, tuple[int, int]]]:
+    """The peer's resource limits, as the kernel shows them (``/proc/PID/limits``)."""
+    out = []
+    with open(f"/proc/{pid}/limits") as fh:
+        for line in fh.read().splitlines()[1:]:
+            name = next((n for n in _LIMIT_NAMES if line.startswith(n)), None)
+            if name is None:
+                continue
+            soft, hard = line[len(name):].split()[:2]
+            value = [resource.RLIM_INFINITY if v == "unlimited" else int(v) for v in (soft, hard)]
+            out.append((getattr(resource, _LIMIT_NAMES[name]), (value[0], value[1])))
+    return out
+
+
 def _uid_of(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -98,8 +118,7 @@ def _enter(conn: socket.socket, pid: int, uid: int, gid: int) -> dict:
     for procs in _cgroup_files(pid):
         with open(procs, "w") as fh:
             fh.write(str(os.getpid()))
-    limits = [(getattr(resource, name), tuple(lim)) for name, lim in request.get("limits", {}).items()
-              if name.startswith("RLIMIT_") and hasattr(resource, name)]
+    limits = _limits_of(pid)
     signal.pidfd_send_signal(pidfd, 0)  # still the same process: the pid was not reused meanwhile
     for i, fd in enumerate(fds):
         os.dup2(fd, i)
