@@ -8,9 +8,11 @@ case). Every figure includes everything `induction-course grade` does: reading a
 the submissions, nbgrader generate_assignment, one `nbgrader autograde` (one Jupyter kernel)
 per submission in a course folder of its own, `--jobs` of them at a time, merging the
 gradebooks, generate_feedback, and writing grades.csv. The class is graded with `--jobs 1`
-(serial) and with `--jobs N` (parallel), sandboxed (bubblewrap, the default) with the trusted
-check (the default), and without it (`untrusted`: its cost); then with
-`--jobs N --no-sandbox` (the sandbox's overhead, goal: within 10 %) and with plain nbgrader
+(serial) and with `--jobs N` (parallel), sandboxed (bubblewrap, the default; run as root, the
+kernels are forked from the class's zygote, which imports torch and TransformerLens once) with the
+trusted check (the default), and without it (`untrusted`: its cost); then with
+`--jobs N --no-sandbox` (the sandbox's overhead, goal: within 10 %; no zygote there: each kernel
+launcher imports them once for its kernel and its trusted check) and with plain nbgrader
 (`nbgrader autograde` of the whole class in one course folder, serial, no limits, no sandbox).
 The grades must be identical. Not run as a test.
 """

@@ -580,7 +580,7 @@ def test_a_launcher_the_zygote_refuses_starts_the_kernel_itself(tmp_path):
     spec = importlib.util.spec_from_file_location("kl", PACKAGE / "course" / "grading" / "kernel_launcher.py")
     kl = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(kl)
-    assert kl._through_zygote(str(tmp_path / "no-such-socket"), ["--", "x"]) is None
+    assert kl.through_zygote(str(tmp_path / "no-such-socket"), ["--", "x"]) is None
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(tmp_path / "sock"))
     server.listen(1)
@@ -593,6 +593,6 @@ def test_a_launcher_the_zygote_refuses_starts_the_kernel_itself(tmp_path):
 
     t = threading.Thread(target=refuse)
     t.start()
-    assert kl._through_zygote(str(tmp_path / "sock"), ["--", "x"]) is None
+    assert kl.through_zygote(str(tmp_path / "sock"), ["--", "x"]) is None
     t.join()
     server.close()

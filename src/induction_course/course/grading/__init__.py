@@ -17,7 +17,9 @@
 - :mod:`.written`        written questions (markdown answer cells), left by ``grade`` for manual grading
 - :mod:`.written_csv`    ``written export|import``: the instructor's scores through a CSV file
 - :mod:`.cli`            the ``release`` and ``grade`` subcommands
-- ``kernel_launcher.py`` the kernel with memory and CPU limits (run by path, never imported)
+- ``kernel_launcher.py`` the kernel with memory and CPU limits, then the trusted check's producer;
+                         both forks of one process that imported torch once (run by path)
+- ``zygote.py``          those imports once per class, forked into each student's sandbox (root grader)
 
 nbgrader, nbconvert and jupytext are imported by the functions that use them, so that
 importing this package (the CLI's ``--help``) stays fast.

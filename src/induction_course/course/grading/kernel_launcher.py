@@ -70,7 +70,7 @@ def _set_limit(which: int, value: int) -> None:
     resource.setrlimit(which, (value, value if hard == resource.RLIM_INFINITY else hard))
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -136,7 +136,7 @@ def _clear_scratch() -> None:
                 pass
 
 
-def _preload(modules: list[str]) -> None:
+def import_all(modules: list[str]) -> None:
     import importlib
 
     for name in modules:
@@ -187,7 +187,7 @@ def _producer_child(plan: tuple, spec: list[str], cpu_s: int, reap: bool) -> Non
     code = 1
     try:
         os.setpgid(0, 0)
-        _die_with_parent()
+        die_with_parent()
         if reap:
             _to_devnull()
         import json
@@ -242,7 +242,7 @@ def _kernel(rest: list[str], shared: bool, reap: bool) -> None:
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        _die_with_parent()
+        die_with_parent()
         if reap:
             _to_devnull()
         if not shared:
@@ -259,7 +259,7 @@ def _kernel(rest: list[str], shared: bool, reap: bool) -> None:
         os._exit(code)
 
 
-def _through_zygote(path: str, argv: list[str]) -> int | None:
+def through_zygote(path: str, argv: list[str]) -> int | None:
     """Have the class's zygote (:mod:`.zygote`) run this launcher, with the imports it holds, in
     this sandbox; its exit code, or None when it cannot (this process then does it all itself)."""
     import json
@@ -327,7 +327,7 @@ def main(argv: list[str]) -> None:
     opts, rest = _options(argv)
     if opts["zygote"]:
         i = argv.index("--zygote")
-        code = _through_zygote(opts["zygote"], ["--spare", str(os.getpid()), *argv[:i], *argv[i + 2:]])
+        code = through_zygote(opts["zygote"], ["--spare", str(os.getpid()), *argv[:i], *argv[i + 2:]])
         if code is not None:
             os._exit(code)
     if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:  # the kernel gets a clean sys.path
@@ -338,12 +338,12 @@ def main(argv: list[str]) -> None:
         _set_limit(resource.RLIMIT_CPU, opts["cpu_s"])
     _set_limit(resource.RLIMIT_CORE, 0)
     parent = os.getppid()  # 1 is a legitimate parent inside a pid namespace: compare, not test for 1
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != parent:  # the parent died before prctl took effect
         raise SystemExit(1)
     reap, shared = opts["reap"], _SHARE and bool(opts["preload"])
     if shared:
-        _preload(opts["preload"])
+        import_all(opts["preload"])
     plan = _take_plan(opts["producer"][0]) if opts["producer"] else None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel
     child = os.fork()

@@ -178,7 +178,8 @@ def serve(path: str, uids: range, preload: list[str]) -> None:
         "kernel_launcher", os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_launcher.py"))
     launcher = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launcher)
-    launcher._preload(preload)
+    launcher.die_with_parent()  # a grader that is killed leaves no zygote behind
+    launcher.import_all(preload)
     _libc()  # ctypes loaded now: nothing is loaded from a sandbox's files later
     signal.signal(signal.SIGCHLD, lambda *a: None)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
