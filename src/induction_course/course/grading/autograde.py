@@ -105,11 +105,16 @@ def _base_course(run: _ClassRun) -> Any:
 
 
 def _start_base_course(run: _ClassRun, pool: ThreadPoolExecutor) -> None:
-    """Make the base course in ``pool`` (nbgrader generate_assignment: a subprocess, 5 s) while
-    this thread reads the submissions and plans the trusted check: two cores, both busy."""
+    """A fresh log and work folder; then the base course, made in ``pool`` (nbgrader
+    generate_assignment: a subprocess, 5 s) while this thread reads the submissions and plans
+    the trusted check: two cores, both busy."""
     import nbformat  # noqa: F401  imported here first: two threads importing it at once can fail
     import nbgrader.api  # noqa: F401
 
+    run.log.write_text("", encoding="utf-8")
+    for d in ("course", "students"):  # what an earlier run left in --workdir
+        if (run.work / d).exists():
+            shutil.rmtree(run.work / d)
     run.release = pool.submit(_base_course, run)
 
 
@@ -327,10 +332,6 @@ def grade(
         work.mkdir(parents=True, exist_ok=True)
         out.mkdir(parents=True, exist_ok=True)  # a folder that exists can be hidden from the runs
         run.plan = _plan(sandbox, root, work, out, submissions)
-        run.log.write_text("", encoding="utf-8")
-        for d in ("course", "students"):
-            if (work / d).exists():
-                shutil.rmtree(work / d)
         _start_base_course(run, pool)
         subs = read_submissions(submissions, work, chapter, root, zip_tz=deadline.zone if deadline else None)
         pristine = source_notebook(root, chapter)

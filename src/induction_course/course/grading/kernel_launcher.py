@@ -1,8 +1,8 @@
-"""Launch a Jupyter kernel for autograding with resource limits (run as a script, not imported).
+"""Launch a Jupyter kernel for autograding with resource limits (run as a script).
 
-    python kernel_launcher.py --memory-mb 4096 --cpu-s 1200 --pidfile F
+    python kernel_launcher.py [--reap] --memory-mb 4096 --cpu-s 1200 [--pidfile F]
            [--preload torch,... --producer PLAN NOTEBOOK ANSWERS --producer-cpu-s N --producer-wall-s N]
-           -- {connection_file}
+           [--zygote SOCKET] -- {connection_file}
 
 ``induction-course grade`` writes a kernelspec whose ``argv`` is this command. It starts the
 kernel (ipykernel, same interpreter) as a child process and stays its parent. Before that, it
@@ -44,8 +44,8 @@ that limit (:func:`.course_dir.write_course_config`).
 kernel dies (``os._exit``, a signal, the memory or CPU limit), the cell that was running gets an
 error output ``KernelDied`` and every later code cell an error ``NotRun`` instead of nbgrader
 discarding the whole notebook; the grade cells that passed before the death keep their points.
-A kernel that dies before its first cell (the producer's code killed the launcher) leaves every
-code cell with a ``KernelDied`` error: graded, with 0 for each grade cell.
+A kernel that dies before its first cell (its launcher was killed, or it could not start) leaves
+every code cell with a ``KernelDied`` error: graded, with 0 for each grade cell.
 The grader's nbgrader config imports this file by path (``sys.path``), not as part of the package.
 """
 

@@ -145,22 +145,22 @@ def run_limited(cmd: list[str], cwd: Path, env: dict, limit: float, log: Path, p
 
 def kernelspec(task: GradeTask) -> dict:
     """The grader's kernel: ``kernel_launcher.py`` with this task's memory and CPU limits (and the
-    trusted check's producer, run before the kernel), inside the kernel sandbox when there is one
-    (interrupts are then messages: a signal to the process group would reach bubblewrap, not the kernel)."""
+    trusted check's producer, run once the kernel has ended; through the class's zygote when there
+    is one), inside the kernel sandbox when there is one (interrupts are then messages: a signal to
+    the process group would reach bubblewrap, not the kernel)."""
     plan = task.sandbox
     nested = plan.enabled and plan.nested
     executed = task.course / "autograded" / task.sid / task.chapter / f"{task.chapter}.ipynb"
-    producer: list[str] = []
+    trusted: list[str] = []
     if task.trusted is not None:
         wall = producer_time_limit(task.timeout)
-        producer = producer_args(task, task.trusted, wall, 2 * wall * max(1, task.threads))
-    writable = [task.course / TRUSTED_DIR] if producer else []
-    if producer and plan.zygote:
-        producer += ["--zygote", ZYGOTE_SOCKET]
+        trusted = producer_args(task, task.trusted, wall, 2 * wall * max(1, task.threads))
+        trusted += ["--zygote", ZYGOTE_SOCKET] if plan.zygote else []
+    writable = [task.course / TRUSTED_DIR] if trusted else []
     argv = [*kernel_argv(plan, task.course, task.disk_mb, [executed, task.course / "nbgrader.log"], writable),
             sys.executable, str(_LAUNCHER),
             *(["--reap"] if nested else []), "--memory-mb", str(task.memory_mb),
-            "--cpu-s", str(2 * notebook_time_limit(task.timeout) * max(1, task.threads)), *producer]
+            "--cpu-s", str(2 * notebook_time_limit(task.timeout) * max(1, task.threads)), *trusted]
     if not plan.enabled:  # a pid means something to the grader only outside a pid namespace
         argv += ["--pidfile", str(task.course / "kernel.pid")]
     spec = {"argv": [*argv, "--", "{connection_file}"], "display_name": "Python 3 (grader, limited)",
