@@ -596,3 +596,22 @@ def test_a_launcher_the_zygote_refuses_starts_the_kernel_itself(tmp_path):
     assert kl.through_zygote(str(tmp_path / "sock"), ["--", "x"]) is None
     t.join()
     server.close()
+
+
+def test_the_launcher_kills_its_kernel_at_the_notebook_time_limit(tmp_path):
+    """The whole notebook's limit is the launcher's to keep (the run's own limit also covers the
+    trusted check): the kernel is killed, the line tells the grader, no trusted check follows."""
+    import subprocess
+
+    from jupyter_client.connect import write_connection_file
+
+    from induction_course.course.grading.kernel_launcher import KERNEL_KILLED_LINE, PRODUCER_LINE
+
+    conn, _ = write_connection_file(str(tmp_path / "kernel.json"))
+    (tmp_path / "plan.json").write_text("{}")
+    proc = subprocess.run([sys.executable, str(PACKAGE / "course" / "grading" / "kernel_launcher.py"),
+                           "--kernel-wall-s", "3", "--producer", str(tmp_path / "plan.json"), "nb", "out",
+                           "--", conn], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert KERNEL_KILLED_LINE + " 3 s" in proc.stderr and proc.returncode == 137, proc.stderr[-2000:]
+    assert PRODUCER_LINE not in proc.stderr
+    assert not (tmp_path / "plan.json").exists()  # taken before the kernel started

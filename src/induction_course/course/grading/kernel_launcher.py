@@ -1,6 +1,6 @@
 """Launch a Jupyter kernel for autograding with resource limits (run as a script).
 
-    python kernel_launcher.py [--reap] --memory-mb 4096 --cpu-s 1200 [--pidfile F]
+    python kernel_launcher.py [--reap] --memory-mb 4096 --cpu-s 1200 --kernel-wall-s 600 [--pidfile F]
            [--preload torch,... --producer PLAN NOTEBOOK ANSWERS --producer-cpu-s N --producer-wall-s N]
            [--zygote SOCKET] -- {connection_file}
 
@@ -28,7 +28,9 @@ With ``--zygote SOCKET`` it first asks the class's zygote (:mod:`.zygote`), whic
 imports already, to run all of this in its place, in this sandbox, as this user; it waits and
 exits with the kernel's status, or does it all itself when the zygote refuses or fails.
 
-It writes the kernel's pid to ``--pidfile`` so the grader can kill it explicitly as well. When
+It writes the kernel's pid to ``--pidfile`` so the grader can kill it explicitly as well, and
+kills the kernel ``--kernel-wall-s`` seconds after it started itself (the whole notebook's time
+limit; :data:`KERNEL_KILLED_LINE` on stderr, and no trusted check then). When
 the kernel ends, with ``--reap`` (inside the kernel sandbox, a pid namespace of its own) it
 counts the processes still alive in the namespace (setsid, double forks), says so on stderr
 (nbgrader's log, where the grader reads it) and kills them. The kernel's stdout/stderr go to
@@ -58,6 +60,7 @@ import sys
 import time
 
 PRODUCER_LINE = "kernel_launcher: the trusted check's producer"  # how its end reads in nbgrader's log
+KERNEL_KILLED_LINE = "kernel_launcher: the kernel was killed at the notebook's time limit of"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SHARE = sys.platform.startswith("linux")  # fork without exec after loading torch: Linux only
 _SPARE: set[int] = set()  # --spare: the launcher in the sandbox that the zygote runs us for
@@ -202,6 +205,23 @@ def _producer_child(plan: tuple, spec: list[str], cpu_s: int, reap: bool) -> Non
         os._exit(code if isinstance(code, int) else 1)
 
 
+def wait_at_most(pid: int, deadline: float, group: bool = False) -> int | None:
+    """The wait status of child ``pid``; None if it was still running at ``deadline`` (a
+    ``time.monotonic()``) and was killed then (its process group with ``group``)."""
+    while True:
+        done, raw = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return raw
+        if time.monotonic() > deadline:
+            try:
+                os.killpg(pid, signal.SIGKILL) if group else os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.02)
+
+
 def _run_producer(plan: tuple, spec: list[str], cpu_s: int, wall_s: float, reap: bool) -> None:
     """Run the producer to its end or its time limit, say how it ended, kill what it left behind."""
     import mmap
@@ -212,20 +232,9 @@ def _run_producer(plan: tuple, spec: list[str], cpu_s: int, wall_s: float, reap:
     pid = os.fork()
     if pid == 0:
         _producer_child(plan, spec, cpu_s, reap)
-    status = None
-    while status is None:
-        done, raw = os.waitpid(pid, os.WNOHANG)
-        if done:
-            status = f"ended: exit {os.waitstatus_to_exitcode(raw)}"
-        elif time.monotonic() - start > wall_s:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            os.waitpid(pid, 0)
-            status = f"was killed at its time limit of {wall_s:g} s"
-        else:
-            time.sleep(0.02)
+    raw = wait_at_most(pid, start + wall_s, group=True)
+    status = f"ended: exit {os.waitstatus_to_exitcode(raw)}" if raw is not None else \
+        f"was killed at its time limit of {wall_s:g} s"
     os.write(2, f"{PRODUCER_LINE} {status} ({time.monotonic() - start:.1f} s)\n".encode())
     if reap:
         _kill_the_rest(pid, "the trusted check's producer")
@@ -291,7 +300,7 @@ def through_zygote(path: str, argv: list[str]) -> int | None:
 def _options(argv: list[str]) -> tuple[dict, list[str]]:
     """(options, the kernel's own arguments after ``--``)."""
     opts: dict = {"memory_mb": 0, "cpu_s": 0, "pidfile": None, "reap": False, "preload": [], "producer": None,
-                  "producer_cpu_s": 600, "producer_wall_s": 600.0, "zygote": None}
+                  "producer_cpu_s": 600, "producer_wall_s": 600.0, "zygote": None, "kernel_wall_s": float("inf")}
     i = 0
     while i < len(argv) and argv[i] != "--":
         key = argv[i]
@@ -304,8 +313,8 @@ def _options(argv: list[str]) -> tuple[dict, list[str]]:
         val = argv[i + 1]
         if key in ("--memory-mb", "--cpu-s", "--producer-cpu-s"):
             opts[key[2:].replace("-", "_")] = int(val)
-        elif key == "--producer-wall-s":
-            opts["producer_wall_s"] = float(val)
+        elif key in ("--producer-wall-s", "--kernel-wall-s"):
+            opts[key[2:].replace("-", "_")] = float(val)
         elif key in ("--pidfile", "--zygote"):
             opts[key[2:]] = val
         elif key == "--spare":
@@ -319,11 +328,12 @@ def _options(argv: list[str]) -> tuple[dict, list[str]]:
     if not rest or (opts["producer"] is not None and len(opts["producer"]) != 3):
         raise SystemExit("usage: kernel_launcher.py [--reap] [--memory-mb N] [--cpu-s N] [--pidfile F] "
                          "[--preload M,...] [--producer PLAN NOTEBOOK ANSWERS] [--producer-cpu-s N] "
-                         "[--producer-wall-s S] [--zygote SOCKET] -- CONNECTION_FILE")
+                         "[--producer-wall-s S] [--kernel-wall-s S] [--zygote SOCKET] -- CONNECTION_FILE")
     return opts, rest
 
 
 def main(argv: list[str]) -> None:
+    started = time.monotonic()
     opts, rest = _options(argv)
     if opts["zygote"]:
         i = argv.index("--zygote")
@@ -361,7 +371,10 @@ def main(argv: list[str]) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
-    _, status = os.waitpid(child, 0)
+    status = wait_at_most(child, started + opts["kernel_wall_s"])
+    if status is None:  # nbgrader sees a dead kernel; the grader reads this line and gives the notebook 0
+        os.write(2, f"{KERNEL_KILLED_LINE} {opts['kernel_wall_s']:g} s\n".encode())
+        plan, status = None, 137 << 8
     if reap:
         _kill_the_rest(child)
     if plan is not None:  # the kernel is gone: now the trusted check, on a clean scratch disk

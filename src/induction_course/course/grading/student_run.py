@@ -44,6 +44,7 @@ from induction_course.course.grading.sandbox import (
     run_argv,
     run_uid,
 )
+from induction_course.course.grading.kernel_launcher import KERNEL_KILLED_LINE
 from induction_course.course.grading.trusted import TRUSTED_DIR, annotate, apply_verdicts, producer_args, run_trusted
 from induction_course.course.grading.scores import (
     background_note,
@@ -160,7 +161,8 @@ def kernelspec(task: GradeTask) -> dict:
     argv = [*kernel_argv(plan, task.course, task.disk_mb, [executed, task.course / "nbgrader.log"], writable),
             sys.executable, str(_LAUNCHER),
             *(["--reap"] if nested else []), "--memory-mb", str(task.memory_mb),
-            "--cpu-s", str(2 * notebook_time_limit(task.timeout) * max(1, task.threads)), *trusted]
+            "--cpu-s", str(2 * notebook_time_limit(task.timeout) * max(1, task.threads)),
+            "--kernel-wall-s", str(notebook_time_limit(task.timeout)), *trusted]
     if not plan.enabled:  # a pid means something to the grader only outside a pid namespace
         argv += ["--pidfile", str(task.course / "kernel.pid")]
     spec = {"argv": [*argv, "--", "{connection_file}"], "display_name": "Python 3 (grader, limited)",
@@ -258,10 +260,10 @@ def _run_student(task: GradeTask, cmd: list[str], log: Path, limit: float) -> tu
     return code, seconds, notes
 
 
-def _problem(code: int | None, limit: int, autograded: Path) -> str | None:
-    """Why a run gave no notebook to grade (None when it did)."""
-    if code is None:
-        return f"did not finish within the time limit of {limit} s for a whole notebook (killed)"
+def _problem(code: int | None, task: GradeTask, autograded: Path, log_text: str) -> str | None:
+    """Why a run gave no notebook to grade, or one that gets 0 (None when it did)."""
+    if code is None or KERNEL_KILLED_LINE in log_text:  # the whole run's limit, or the kernel's own
+        return f"did not finish within the time limit of {notebook_time_limit(task.timeout)} s for a whole notebook (killed)"
     if code < 0 or code > 128:
         sig = -code if code < 0 else code - 128
         return f"its nbgrader run was killed (signal {sig}); nothing of it was graded"
@@ -291,7 +293,7 @@ def grade_one(task: GradeTask) -> dict:
     if "Exception while loading config file" in log_text:
         raise RuntimeError(f"the grader's nbgrader config failed to load (a bug; see {log})")
     autograded = course / "autograded" / task.sid / chapter / f"{chapter}.ipynb"
-    res["problem"] = _problem(code, limit, autograded)
+    res["problem"] = _problem(code, task, autograded, log_text)
     if res["problem"] is not None:
         return res
     scores, nb = recompute_scores(autograded, task.pristine, MAX_AUTOGRADED_MB * 1_000_000)
