@@ -19,6 +19,7 @@ killer      kills every process it can see whose command line mentions the grade
 spawner     setsid + double-forked ``sleep``; a listener on 127.0.0.1; connects to the host
 hog         two forked processes that touch 2.5 GB each (memory limit 3 GB per process)
 filler      writes until its scratch disk is full
+mounter     tries to undo the kernel sandbox's mounts (/proc, /tmp, /) and prints its capabilities
 =========== ===================================================================================
 
 plus files that never reach a kernel: a symlink to /dev/zero, a symlink to the solution, a FIFO,
@@ -147,8 +148,17 @@ with open("/tmp/fill", "wb") as fh:
     for _ in range(100_000):
         fh.write(b"x" * (1 << 20))
 '''
+    mounter = '''
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+undone = [libc.umount2(p, 2) for p in (b"/proc", b"/tmp", b"/")]  # MNT_DETACH: reveal what bwrap covered
+print(f"PROBE umount={undone} CapEff={status['CapEff'].strip()} CapPrm={status['CapPrm'].strip()} "
+      f"uid_map={open('/proc/self/uid_map').read().split()}")
+'''
     return {"saboteur": (SOLUTION, saboteur), "forger": (RELEASE, forger), "killer": (SOLUTION, killer),
-            "spawner": (SOLUTION, spawner), "hog": (SOLUTION, hog), "filler": (SOLUTION, filler)}
+            "spawner": (SOLUTION, spawner), "hog": (SOLUTION, hog), "filler": (SOLUTION, filler),
+            "mounter": (SOLUTION, mounter)}
 
 
 def _bad_files(folder: Path, root: Path) -> None:
@@ -523,8 +533,14 @@ def test_kernels_ran_through_the_zygote_in_their_own_sandboxes(attacked):
     if not (plan.as_root and plan.nested):
         pytest.skip("the zygote needs a root grader and nested sandboxes")
     sections = _log_sections(attacked["work"])
-    for who in ("alice", "-bob", "saboteur", "spawner"):
+    for who in ("alice", "-bob", "saboteur", "spawner", "mounter"):
         assert STARTED_LINE in sections[who], who
+    # a kernel forked by the zygote sits in the kernel sandbox's user namespace with no capability:
+    # outside it, with its owner's uid, it could undo the sandbox's mounts
+    page = (attacked["out"] / "feedback" / "mounter.html").read_text(errors="replace")
+    assert "PROBE umount=[-1, -1, -1] CapEff=0000000000000000 CapPrm=0000000000000000" in page, \
+        page[page.find("PROBE"):page.find("PROBE") + 300]
+    assert "uid_map=[&#x27;0&#x27;, &#x27;0&#x27;" not in page and "uid_map=['0', '0'" not in page
 
 
 def _connect_as(path: Path, uid: int) -> bytes:

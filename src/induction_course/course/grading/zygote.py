@@ -14,10 +14,10 @@ The zygote forks a child that
    (the launcher connects before any student code of that uid runs, so a later connection,
    from the student's code, is refused);
 2. joins the peer's cgroups (its memory and process limits), takes its resource limits (from
-   ``/proc``, not from the request), opens
-   its namespaces (network, IPC, UTS, pid, mount) and enters them, mount last;
-3. becomes the peer's uid and gid (no groups, ``no_new_privs``) before it touches any path or
-   runs anything the sandbox's files could change;
+   ``/proc``, not from the request), opens its namespaces and enters them: network, IPC and UTS
+   (the run sandbox's), then pid, mount and the user namespace (the kernel sandbox's);
+3. becomes the peer's uid and gid there (no groups, no capabilities, ``no_new_privs``) before it
+   touches any path or runs anything the sandbox's files could change;
 4. forks the launcher's ``main`` there, with the peer's environment and streams: the kernel and
    the trusted check's producer are then forks of a process that holds the imports.
 
@@ -37,7 +37,12 @@ import socket
 import struct
 import sys
 
-_NAMESPACES = ("net", "ipc", "uts", "pid", "mnt")  # mount last: after it, /proc is the sandbox's
+# The run sandbox's namespaces (owned by the grader's user namespace), then the kernel sandbox's
+# pid and mount namespaces and, last, its user namespace: the children then hold no capability
+# over the kernel sandbox's mounts, as a process outside that user namespace with its owner's
+# uid would.
+_OUTER_NAMESPACES = ("net", "ipc", "uts")
+_INNER_NAMESPACES = ("pid", "mnt")  # mount last: after it, /proc is the sandbox's
 MAX_REQUEST = 1 << 20
 ACCEPTED, REFUSED, STARTED = b"Y", b"N", b"S"
 STARTED_LINE = "kernel_launcher: run by the class's zygote"  # in nbgrader's log
@@ -98,6 +103,39 @@ def _uid_of(pid: int) -> int:
     raise OSError("no Uid line")
 
 
+def _inside(pid: int, table: str, outside: int) -> int:
+    """The id that ``outside`` (an id of this namespace) is within the peer's user namespace."""
+    with open(f"/proc/{pid}/{table}") as fh:
+        for line in fh.read().splitlines():
+            first_in, first_out, count = map(int, line.split())
+            if first_out <= outside < first_out + count:
+                return first_in + outside - first_out
+    raise OSError(f"{outside} has no id in the peer's user namespace")
+
+
+def _setns(libc, ctypes, fd: int) -> None:
+    if libc.setns(fd, 0) != 0:
+        raise OSError(ctypes.get_errno(), "setns")
+    os.close(fd)
+
+
+def _drop_capabilities(libc, ctypes) -> None:
+    """No capability left, in any namespace: joining a user namespace grants them all there, and a
+    uid change inside one where root is unmapped does not clear them."""
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    header, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+    got = (Data * 2)()
+    if libc.capget(ctypes.byref(header), got) != 0 or any(d.effective or d.permitted for d in got):
+        raise OSError("capabilities left after capset")
+
+
 def _enter(conn: socket.socket, pid: int, uid: int, gid: int) -> dict:
     """Steps 2-3 of the module docstring, in this (forked, single-threaded) process; the request."""
     libc, ctypes = _libc()
@@ -114,7 +152,11 @@ def _enter(conn: socket.socket, pid: int, uid: int, gid: int) -> dict:
     pidfd = os.pidfd_open(pid)
     if _uid_of(pid) != uid:
         raise OSError("the peer changed")
-    namespaces = [os.open(f"/proc/{pid}/ns/{n}", os.O_RDONLY) for n in _NAMESPACES]
+    outer = [os.open(f"/proc/{pid}/ns/{n}", os.O_RDONLY) for n in _OUTER_NAMESPACES]
+    joins_user = os.stat(f"/proc/{pid}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino
+    user = [os.open(f"/proc/{pid}/ns/user", os.O_RDONLY)] if joins_user else []
+    inner = [os.open(f"/proc/{pid}/ns/{n}", os.O_RDONLY) for n in _INNER_NAMESPACES]
+    inside_uid, inside_gid = _inside(pid, "uid_map", uid), _inside(pid, "gid_map", gid)
     for procs in _cgroup_files(pid):
         with open(procs, "w") as fh:
             fh.write(str(os.getpid()))
@@ -122,25 +164,26 @@ def _enter(conn: socket.socket, pid: int, uid: int, gid: int) -> dict:
     signal.pidfd_send_signal(pidfd, 0)  # still the same process: the pid was not reused meanwhile
     for i, fd in enumerate(fds):
         os.dup2(fd, i)
-    keep = {0, 1, 2, conn.fileno(), *namespaces}
+    keep = {0, 1, 2, conn.fileno(), *outer, *user, *inner}
     for fd in range(3, 1024):
         if fd not in keep:
             try:
                 os.close(fd)
             except OSError:
                 pass
-    for fd in namespaces:
-        if libc.setns(fd, 0) != 0:
-            raise OSError(ctypes.get_errno(), "setns")
-        os.close(fd)
+    for fd in outer:  # the run sandbox's: joined with the caps of the grader's root
+        _setns(libc, ctypes, fd)
     for r, lim in limits:
         resource.setrlimit(r, lim)
-    os.setgroups([])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
+    os.setgroups([])  # a user namespace may refuse setgroups: none from here on
+    for fd in [*inner, *user]:  # pid and mount (still with root's caps: their owner may be an
+        _setns(libc, ctypes, fd)  # outer user namespace of the sandbox's), then its user namespace
+    os.setresgid(inside_gid, inside_gid, inside_gid)
+    os.setresuid(inside_uid, inside_uid, inside_uid)
+    _drop_capabilities(libc, ctypes)
     PR_SET_NO_NEW_PRIVS = 38
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    if os.getuid() != uid or os.geteuid() != uid:
+    if os.getuid() != inside_uid or os.geteuid() != inside_uid:
         raise OSError("could not become the peer's uid")
     os.chdir(request["cwd"])
     os.environ.clear()
