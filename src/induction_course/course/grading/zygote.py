@@ -224,7 +224,6 @@ def serve(path: str, uids: range, preload: list[str]) -> None:
     launcher.die_with_parent()  # a grader that is killed leaves no zygote behind
     launcher.import_all(preload)
     _libc()  # ctypes loaded now: nothing is loaded from a sandbox's files later
-    signal.signal(signal.SIGCHLD, lambda *a: None)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     os.chmod(path, 0o666)
@@ -232,19 +231,12 @@ def serve(path: str, uids: range, preload: list[str]) -> None:
     served: set[int] = set()
     print("ready", flush=True)
     while True:
-        try:
-            conn, _ = server.accept()
-        except InterruptedError:
-            conn = None
-        while True:  # reap the children that ended
-            try:
-                done, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if done == 0:
-                break
-        if conn is None:
-            continue
+        conn, _ = server.accept()
+        try:  # the children that ended since the last connection
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
         try:
             pid, uid, gid = _peer(conn)
             if uid in served or uid not in uids:
