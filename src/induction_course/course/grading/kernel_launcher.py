@@ -140,6 +140,7 @@ def _clear_scratch() -> None:
 
 
 def import_all(modules: list[str]) -> None:
+    """Import ``modules`` here, before any fork; one that fails is left to the code that needs it."""
     import importlib
 
     for name in modules:
