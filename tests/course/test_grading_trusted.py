@@ -270,3 +270,16 @@ def test_student_kernels_get_the_visible_tests_only(tmp_path):
         edited = nbformat.from_dict(json.loads(json.dumps(released[gid])))
         edited.source = "pass"
         assert compute_checksum(edited) != cells[gid][1]  # an edited cell is restored
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_the_preloaded_modules_exist(chapter):
+    """The kernel launcher (and the class's zygote) import these once for the kernel and the
+    trusted check; a misspelt name would be skipped there without a word."""
+    import importlib.util
+
+    from induction_course.course.grading.hidden_plan import preload_modules
+
+    modules = preload_modules(chapter)
+    assert "torch" in modules and f"induction_course.course.checks.ch{chapter[:2]}" in modules
+    assert [m for m in modules if importlib.util.find_spec(m) is None] == []
