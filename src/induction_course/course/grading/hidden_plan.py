@@ -137,14 +137,13 @@ def allowed_helpers(pristine: Any) -> set[str]:
 
 
 def trusted_plan(chapter: str, pristine: Any) -> dict:
-    """What the producer needs, as JSON: the check module, the set-up cells, the calls, the helpers,
-    and the modules the kernel launcher loads once for both the producer and the kernel."""
+    """What the producer needs, as JSON: the check module, the set-up cells, the calls, the helpers."""
     calls, allowed = hidden_plan(pristine), allowed_helpers(pristine)
     checks = checks_module(chapter)
-    return {"checks": checks, "setup": setup_sources(pristine), "preload": preload_modules(chapter),
+    return {"checks": checks, "setup": setup_sources(pristine),
             "calls": {g: [c.to_json() for c in cs] for g, cs in calls.items()},
             "allowed": sorted(allowed), "grad": list(NEEDS_GRAD),
-            "forbidden": _forbidden_keys(checks_module(chapter), calls, allowed)}
+            "forbidden": _forbidden_keys(checks, calls, allowed)}
 
 
 def preload_modules(chapter: str) -> list[str]:

@@ -262,8 +262,10 @@ def _run_student(task: GradeTask, cmd: list[str], log: Path, limit: float) -> tu
 
 def _problem(code: int | None, task: GradeTask, autograded: Path, log_text: str) -> str | None:
     """Why a run gave no notebook to grade, or one that gets 0 (None when it did)."""
-    if code is None or KERNEL_KILLED_LINE in log_text:  # the whole run's limit, or the kernel's own
+    if KERNEL_KILLED_LINE in log_text:  # the kernel launcher keeps the notebook's own limit
         return f"did not finish within the time limit of {notebook_time_limit(task.timeout)} s for a whole notebook (killed)"
+    if code is None:  # the run's: the notebook, and the trusted check after it
+        return f"did not finish within the time limit of {run_time_limit(task)} s for its whole run (killed)"
     if code < 0 or code > 128:
         sig = -code if code < 0 else code - 128
         return f"its nbgrader run was killed (signal {sig}); nothing of it was graded"

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from induction_course.course.grading.hidden_plan import preload_modules
 from induction_course.course.grading.kernel_launcher import PRODUCER_LINE
 
 MAX_ANSWERS_MB = 200  # a recorded answer file larger than this is not read
@@ -32,7 +33,7 @@ def producer_args(task: Any, plan: dict, wall_s: int, cpu_s: int) -> list[str]:
     folder.mkdir(exist_ok=True)
     (folder / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
     notebook = task.course / "submitted" / task.sid / task.chapter / f"{task.chapter}.ipynb"
-    return ["--preload", ",".join(plan["preload"]),
+    return ["--preload", ",".join(preload_modules(task.chapter)),
             "--producer", str(folder / "plan.json"), str(notebook), str(folder / "answers.pt"),
             "--producer-cpu-s", str(cpu_s), "--producer-wall-s", str(wall_s)]
 
